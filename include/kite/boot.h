@@ -31,6 +31,13 @@ struct boot_config {
 	unsigned ncpus;
 };
 
+/*
+ * Selectors of the GDT kite writes for every format (as Linux's boot.rst
+ * names them): flat 4 GiB code (32-bit for PROT32, 64-bit for LONG64) and data.
+ */
+#define BOOT_GDT_CS 0x10
+#define BOOT_GDT_DS 0x18
+
 /* Initial vCPU state of the boot processor. */
 enum boot_cpu_mode {
 	BOOT_CPU_PROT32, /* flat 32-bit protected mode, paging off (Multiboot, PVH) */

@@ -2,6 +2,7 @@
 #ifndef KITE_E820_H
 #define KITE_E820_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define E820_RAM      1
@@ -31,6 +32,14 @@ int e820_build(struct e820_map *map, const struct gmem *m);
  * the map sorted and non-overlapping.  -ENOSPC when the map is full.
  */
 int e820_set(struct e820_map *map, uint64_t addr, uint64_t size, uint32_t type);
+/* Removes [addr, addr+size) from the map (a hole: no entry at all). */
+int e820_clear(struct e820_map *map, uint64_t addr, uint64_t size);
+/* The entry of `type` holding all of [addr, addr+size), or NULL. */
+const struct e820_entry *e820_find(const struct e820_map *map, uint64_t addr, uint64_t size, uint32_t type);
+/* End of the RAM entry that starts the memory above 1 MiB (0 if none): the "mem_upper" RAM. */
+uint64_t e820_lowmem_end(const struct e820_map *map);
+/* "usable", "reserved", "ACPI data", "ACPI NVS", ... as Linux names them; buf for unknown types. */
+const char *e820_type_name(uint32_t type, char *buf, size_t len);
 /* "BIOS-e820: [mem 0x...-0x...] usable" lines, as Linux prints them; for tests and --verbose. */
 void e820_print(const struct e820_map *map, void (*out)(void *opaque, const char *line), void *opaque);
 
