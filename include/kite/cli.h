@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef KITE_CLI_H
+#define KITE_CLI_H
+
+/* `kite` subcommands: one file each in src/cli/, listed in src/cli/main.c. */
+
+#include <stdarg.h>
+
+/* kite's own exit statuses are even, a guest's debug-exit statuses odd. */
+#define EXIT_OK      0
+#define EXIT_USAGE   2
+#define EXIT_FAILURE_VM 4
+
+struct cli_command {
+	const char *name;
+	int (*fn)(int argc, char **argv); /* argv[0] is the command name */
+	const char *summary;
+	const char *usage; /* full help text for `kite help NAME` */
+};
+
+extern const struct cli_command cli_commands[];
+const struct cli_command *cli_find(const char *name);
+
+/* Prints "kite CMD: <message>" and a hint to stderr; returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+int cmd_run(int argc, char **argv);
+int cmd_host(int argc, char **argv);
+int cmd_help(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+
+/* Parses `kite run` options into cfg (no side effects); EXIT_OK or EXIT_USAGE after a message. */
+struct vm_config;
+int run_parse_args(int argc, char **argv, struct vm_config *cfg);
+
+#endif

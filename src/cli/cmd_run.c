@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <kite/cli.h>
+#include <kite/config.h>
+#include <kite/event.h>
+#include <kite/log.h>
+#include <kite/util.h>
+#include <kite/vm.h>
+
+#define DEFAULT_MEM (128 * MiB)
+#define MIN_MEM     (2 * MiB)
+#define MAX_MEM     (1ull << 40)
+
+enum {
+	OPT_KERNEL = 0x100,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_MEM,
+	OPT_CPUS,
+	OPT_SERIAL,
+	OPT_NAME,
+	OPT_REBOOT,
+	OPT_DUMP_ACPI,
+};
+
+static const struct option run_options[] = {
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "mem", required_argument, NULL, OPT_MEM },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "serial", required_argument, NULL, OPT_SERIAL },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "reboot", required_argument, NULL, OPT_REBOOT },
+	{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int parse_serial(const char *s, struct serial_config *sc)
+{
+	if (!strcmp(s, "stdio"))
+		sc->kind = SERIAL_STDIO;
+	else if (!strcmp(s, "none"))
+		sc->kind = SERIAL_NONE;
+	else if (!strncmp(s, "file:", 5) && s[5])
+		sc->kind = SERIAL_FILE, sc->path = s + 5;
+	else
+		return cli_usage_error("run", "--serial '%s': expected stdio, file:PATH or none", s);
+	return 0;
+}
+
+static int parse_name(const char *s, struct vm_config *cfg)
+{
+	size_t n = strlen(s);
+
+	if (!n || n >= sizeof(cfg->name))
+		return cli_usage_error("run", "--name: must be 1 to %zu characters", sizeof(cfg->name) - 1);
+	/* The name becomes a socket file name: keep it to a portable set. */
+	for (size_t i = 0; i < n; i++)
+		if (!(s[i] == '-' || s[i] == '_' || s[i] == '.' || (s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')) ||
+		    (i == 0 && s[i] == '.'))
+			return cli_usage_error("run", "--name '%s': use letters, digits, '-', '_' and '.'", s);
+	memcpy(cfg->name, s, n + 1);
+	return 0;
+}
+
+static int run_parse_one(int opt, const char *arg, struct vm_config *cfg)
+{
+	uint64_t v;
+
+	switch (opt) {
+	case OPT_KERNEL:
+		cfg->kernel = arg;
+		return 0;
+	case OPT_INITRD:
+		cfg->initrd = arg;
+		return 0;
+	case OPT_CMDLINE:
+		cfg->cmdline = arg;
+		return 0;
+	case OPT_MEM:
+		if (parse_size(arg, &v))
+			return cli_usage_error("run", "--mem '%s' is not a size (use e.g. 512M or 2G)", arg);
+		if (v < MIN_MEM || v > MAX_MEM)
+			return cli_usage_error("run", "--mem %s: must be between 2M and 1T", arg);
+		cfg->mem_size = ALIGN_UP(v, 4096);
+		return 0;
+	case OPT_CPUS:
+		if (parse_uint(arg, 1, KITE_MAX_CPUS, &v))
+			return cli_usage_error("run", "--cpus '%s': expected a number from 1 to %d", arg, KITE_MAX_CPUS);
+		cfg->ncpus = v;
+		return 0;
+	case OPT_SERIAL:
+		return parse_serial(arg, &cfg->serial);
+	case OPT_NAME:
+		return parse_name(arg, cfg);
+	case OPT_REBOOT:
+		if (!strcmp(arg, "exit"))
+			cfg->reboot = REBOOT_EXIT;
+		else if (!strcmp(arg, "restart"))
+			cfg->reboot = REBOOT_RESTART;
+		else
+			return cli_usage_error("run", "--reboot '%s': expected exit or restart", arg);
+		return 0;
+	case OPT_DUMP_ACPI:
+		cfg->dump_acpi_dir = arg;
+		return 0;
+	case 'v':
+		if (log_get_level() < LOG_DEBUG)
+			log_set_level(log_get_level() + 1);
+		return 0;
+	case 'q':
+		log_set_level(LOG_ERR);
+		return 0;
+	}
+	return cli_usage_error("run", "unknown option");
+}
+
+static int run_check_file(const char *opt, const char *path)
+{
+	if (access(path, R_OK) < 0)
+		return cli_usage_error("run", "%s %s: %s", opt, path, strerror(errno));
+	return 0;
+}
+
+int run_parse_args(int argc, char **argv, struct vm_config *cfg)
+{
+	int opt, r;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->mem_size = DEFAULT_MEM;
+	cfg->ncpus = 1;
+	cfg->serial.kind = SERIAL_STDIO;
+	cfg->cmdline = "";
+	snprintf(cfg->name, sizeof(cfg->name), "kite-%d", (int)getpid());
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+vqh", run_options, NULL)) != -1) {
+		if (opt == 'h') {
+			fputs(cli_find("run")->usage, stdout);
+			return -1;
+		}
+		if (opt == '?') {
+			if (optopt && optopt < 0x100)
+				return cli_usage_error("run", "unknown option '-%c'", optopt);
+			if (optopt)
+				return cli_usage_error("run", "option '%s' needs a value", argv[optind - 1]);
+			return cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
+		}
+		r = run_parse_one(opt, optarg, cfg);
+		if (r)
+			return r;
+	}
+	if (optind < argc)
+		return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
+	if (!cfg->kernel && !cfg->dump_acpi_dir)
+		return cli_usage_error("run", "--kernel PATH is required");
+	if (cfg->kernel && (r = run_check_file("--kernel", cfg->kernel)))
+		return r;
+	if (cfg->initrd && (r = run_check_file("--initrd", cfg->initrd)))
+		return r;
+	return 0;
+}
+
+struct run_signals {
+	int fd;
+	struct vm *vm;
+};
+
+static void run_on_signal(void *opaque, uint32_t events)
+{
+	struct run_signals *s = opaque;
+	struct signalfd_siginfo si;
+	char detail[64];
+
+	if (read(s->fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	snprintf(detail, sizeof(detail), "stopped by %s", strsignal(si.ssi_signo));
+	vm_request_stop(s->vm, STOP_USER, 0, detail);
+}
+
+static void run_report(const struct vm *vm)
+{
+	switch (vm->stop) {
+	case STOP_POWEROFF:
+	case STOP_RESET:
+	case STOP_USER:
+		pr_info("%s", vm->stop_detail);
+		break;
+	case STOP_FAILURE:
+		pr_err("VM stopped: %s", vm->stop_detail);
+		break;
+	default:
+		break;
+	}
+}
+
+/* One boot of the VM; returns the process exit status, or -1 to boot again (--reboot restart). */
+static int run_once(const struct vm_config *cfg, sigset_t *sigs)
+{
+	struct run_signals rs;
+	struct vm vm;
+	int r, status;
+
+	r = vm_create(&vm, cfg);
+	if (r)
+		return EXIT_FAILURE_VM;
+	if (cfg->dump_acpi_dir) {
+		/* vm_devices_create wrote the tables; nothing more to run. */
+		vm_destroy(&vm);
+		return EXIT_OK;
+	}
+	rs.vm = &vm;
+	rs.fd = signalfd(-1, sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (rs.fd < 0 || event_loop_add(vm.loop, rs.fd, EPOLLIN, run_on_signal, &rs) < 0)
+		pr_warn("signals will not stop the VM cleanly: %s", strerror(errno));
+	vm_run(&vm);
+	status = vm_exit_status(&vm);
+	run_report(&vm);
+	if (vm.stop == STOP_RESET && cfg->reboot == REBOOT_RESTART)
+		status = -1;
+	vm_destroy(&vm);
+	if (rs.fd >= 0)
+		close(rs.fd);
+	return status;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	struct vm_config cfg;
+	sigset_t sigs;
+	int r;
+
+	r = run_parse_args(argc, argv, &cfg);
+	if (r)
+		return r < 0 ? EXIT_OK : r;
+	/* Termination signals arrive on the event loop (signalfd), so every thread blocks them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	do {
+		r = run_once(&cfg, &sigs);
+		if (r < 0)
+			pr_info("guest reset: restarting (--reboot restart)");
+	} while (r < 0);
+	return r;
+}

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: MIT
+#include <stdio.h>
+#include <string.h>
+
+#include <kite/cli.h>
+
+const struct cli_command cli_commands[] = {
+	{ "run", cmd_run, "boot a guest kernel",
+	  "usage: kite run --kernel PATH [options]\n"
+	  "\n"
+	  "  --kernel PATH        Multiboot ELF, PVH ELF or Linux bzImage (detected from the file)\n"
+	  "  --initrd PATH        initial ramdisk (Multiboot module, PVH module, Linux initrd)\n"
+	  "  --cmdline STR        kernel command line\n"
+	  "  --mem SIZE           guest RAM, with suffix K, M or G (default 128M)\n"
+	  "  --cpus N             number of vCPUs (default 1); APs start by INIT/SIPI from the guest\n"
+	  "  --serial MODE        COM1: stdio (default), file:PATH, none\n"
+	  "  --name NAME          name of the VM (default: kite-PID)\n"
+	  "  --reboot exit|restart  what a guest reset does (default exit, status 0)\n"
+	  "  --dump-acpi DIR      write the ACPI tables as DIR/<SIG>.dat and exit\n"
+	  "  -v, --verbose        more messages (repeat for debug)\n"
+	  "  -q, --quiet          errors only\n"
+	  "\n"
+	  "Exit status: v*2+1 when the guest writes v to the debug-exit port 0xf4 (as QEMU's\n"
+	  "isa-debug-exit); 0 guest poweroff or reset; 2 usage error; 4 VMM or guest failure.\n" },
+	{ "host", cmd_host, "describe this host's virtualization and KVM",
+	  "usage: kite host [--json]\n"
+	  "\n"
+	  "Prints whether the host has hardware virtualization (VT-x/AMD-V with EPT/NPT) or a\n"
+	  "nested/emulated KVM, and the KVM capabilities kite uses.\n" },
+	{ "help", cmd_help, "show help for a command", "usage: kite help [COMMAND]\n" },
+	{ "version", cmd_version, "print kite's version", "usage: kite version | kite --version\n" },
+	{ NULL, NULL, NULL, NULL },
+};
+
+const struct cli_command *cli_find(const char *name)
+{
+	for (const struct cli_command *c = cli_commands; c->name; c++)
+		if (!strcmp(c->name, name))
+			return c;
+	return NULL;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "kite %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'kite help %s')\n", cmd);
+	return EXIT_USAGE;
+}
+
+int cmd_help(int argc, char **argv)
+{
+	const struct cli_command *c;
+
+	if (argc >= 2) {
+		c = cli_find(argv[1]);
+		if (!c) {
+			fprintf(stderr, "kite help: unknown command '%s'\n", argv[1]);
+			return EXIT_USAGE;
+		}
+		fputs(c->usage, stdout);
+		return EXIT_OK;
+	}
+	printf("kite %s - a Type 2 hypervisor on /dev/kvm\n\nusage: kite COMMAND [options]\n\ncommands:\n",
+	       KITE_VERSION);
+	for (c = cli_commands; c->name; c++)
+		printf("  %-10s %s\n", c->name, c->summary);
+	printf("\n'kite help COMMAND' shows a command's options; man kite has the rest.\n");
+	return EXIT_OK;
+}
+
+int cmd_version(int argc, char **argv)
+{
+	printf("kite %s\n", KITE_VERSION);
+	return EXIT_OK;
+}

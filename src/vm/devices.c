@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The devices of a VM, created from its configuration.  Each subsystem adds
+ * its devices here; struct vm only knows this file's opaque type.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <kite/cmos.h>
+#include <kite/debug_exit.h>
+#include <kite/i8042.h>
+#include <kite/log.h>
+#include <kite/term.h>
+#include <kite/uart.h>
+#include <kite/vm.h>
+#include <kite/x86_layout.h>
+
+#define COM1_BASE       0x3f8
+#define DEBUG_EXIT_BASE 0xf4
+#define DEBUG_EXIT_SIZE 4
+
+struct vm_devices {
+	struct uart com1;
+	struct i8042 i8042;
+	struct cmos cmos;
+	struct debug_exit debug_exit;
+	bool com1_up, i8042_up, cmos_up, debug_exit_up;
+	int serial_out_fd; /* owned when it is a file */
+};
+
+/* COM1's backends: stdin/stdout, a file, or nothing. */
+static int vm_serial_fds(struct vm *vm, int *in_fd, int *out_fd, bool *escape)
+{
+	const struct serial_config *s = &vm->cfg.serial;
+
+	*in_fd = -1;
+	*out_fd = -1;
+	*escape = false;
+	switch (s->kind) {
+	case SERIAL_STDIO:
+		*in_fd = STDIN_FILENO;
+		*out_fd = STDOUT_FILENO;
+		if (isatty(STDIN_FILENO) && term_raw_enable(STDIN_FILENO) == 0)
+			*escape = true;
+		return 0;
+	case SERIAL_FILE:
+		*out_fd = open(s->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (*out_fd < 0) {
+			int r = -errno;
+			pr_err("--serial file:%s: %s", s->path, strerror(errno));
+			return r;
+		}
+		vm->devs->serial_out_fd = *out_fd;
+		return 0;
+	case SERIAL_NONE:
+	case SERIAL_SOCKET:
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int vm_legacy_devices(struct vm *vm)
+{
+	struct vm_devices *d = vm->devs;
+	uint64_t low = vm->mem.regions[0].size, high = vm->mem.size - low;
+	int in_fd, out_fd, r;
+	bool escape;
+
+	r = vm_serial_fds(vm, &in_fd, &out_fd, &escape);
+	if (r)
+		return r;
+	r = uart_init(&d->com1, &vm->machine, COM1_BASE, X86_IRQ_COM1, in_fd, out_fd, escape);
+	if (r)
+		return r;
+	d->com1_up = true;
+	r = i8042_init(&d->i8042, &vm->machine);
+	if (r)
+		return r;
+	d->i8042_up = true;
+	r = cmos_init(&d->cmos, &vm->machine, low, high);
+	if (r)
+		return r;
+	d->cmos_up = true;
+	r = debug_exit_init(&d->debug_exit, &vm->machine, DEBUG_EXIT_BASE, DEBUG_EXIT_SIZE);
+	if (r)
+		return r;
+	d->debug_exit_up = true;
+	return 0;
+}
+
+int vm_devices_create(struct vm *vm)
+{
+	int r;
+
+	vm->devs = calloc(1, sizeof(*vm->devs));
+	if (!vm->devs)
+		return -ENOMEM;
+	vm->devs->serial_out_fd = -1;
+	r = vm_legacy_devices(vm);
+	if (r)
+		return r;
+	return 0;
+}
+
+void vm_devices_destroy(struct vm *vm)
+{
+	struct vm_devices *d = vm->devs;
+
+	if (d->debug_exit_up)
+		debug_exit_exit(&d->debug_exit);
+	if (d->cmos_up)
+		cmos_exit(&d->cmos);
+	if (d->i8042_up)
+		i8042_exit(&d->i8042);
+	if (d->com1_up)
+		uart_exit(&d->com1);
+	if (d->serial_out_fd >= 0)
+		close(d->serial_out_fd);
+	term_restore();
+	free(d);
+	vm->devs = NULL;
+}

@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <kite/event.h>
+#include <kite/log.h>
+#include <kite/util.h>
+#include <kite/vm.h>
+#include <kite/x86_layout.h>
+
+#define IOAPIC_PINS 24
+
+static struct vm *machine_vm(struct machine *m)
+{
+	return m->opaque;
+}
+
+static int vm_irq_line(struct machine *m, unsigned gsi, int level)
+{
+	return kvm_irq_line(machine_vm(m)->fd, gsi, level);
+}
+
+static int vm_msi(struct machine *m, uint64_t addr, uint32_t data)
+{
+	return kvm_signal_msi(machine_vm(m)->fd, addr, data);
+}
+
+static int vm_irqfd(struct machine *m, int fd, unsigned gsi, int assign)
+{
+	return kvm_irqfd(machine_vm(m)->fd, fd, gsi, assign);
+}
+
+static int vm_ioeventfd(struct machine *m, int fd, uint64_t addr, unsigned len, int is_pio, int assign)
+{
+	return kvm_ioeventfd(machine_vm(m)->fd, fd, addr, len, is_pio, assign);
+}
+
+static int vm_add_route(struct vm *vm, const struct kvm_irq_routing_entry *e)
+{
+	if (vm->nroutes == vm->routes_cap) {
+		unsigned cap = vm->routes_cap ? vm->routes_cap * 2 : 64;
+		struct kvm_irq_routing_entry *n = realloc(vm->routes, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		vm->routes = n;
+		vm->routes_cap = cap;
+	}
+	vm->routes[vm->nroutes++] = *e;
+	return 0;
+}
+
+/*
+ * The routing a PC has: ISA IRQs 0-15 on the PIC and the IOAPIC, except that
+ * IRQ0 (the PIT) arrives on IOAPIC pin 2, as the MADT's interrupt source
+ * override says; pins 16-23 are PCI INTx.  MSI routes follow from GSI 24.
+ */
+static int vm_setup_irq_routing(struct vm *vm)
+{
+	struct kvm_irq_routing_entry e;
+	int r;
+
+	for (unsigned gsi = 0; gsi < IOAPIC_PINS; gsi++) {
+		if (gsi < 16 && gsi != 2) {
+			e = (struct kvm_irq_routing_entry){ .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP };
+			e.u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+			e.u.irqchip.pin = gsi % 8;
+			r = vm_add_route(vm, &e);
+			if (r)
+				return r;
+		}
+		if (gsi == 2)
+			continue;
+		e = (struct kvm_irq_routing_entry){ .gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP };
+		e.u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		e.u.irqchip.pin = gsi == 0 ? 2 : gsi;
+		r = vm_add_route(vm, &e);
+		if (r)
+			return r;
+	}
+	vm->next_gsi = IOAPIC_PINS;
+	r = kvm_set_gsi_routing(vm->fd, vm->routes, vm->nroutes);
+	if (r)
+		pr_err("KVM_SET_GSI_ROUTING: %s", strerror(-r));
+	return r;
+}
+
+static int vm_alloc_gsi(struct machine *m)
+{
+	struct vm *vm = machine_vm(m);
+	struct kvm_irq_routing_entry e = { .type = KVM_IRQ_ROUTING_MSI };
+	int r;
+
+	pthread_mutex_lock(&vm->routes_lock);
+	e.gsi = vm->next_gsi;
+	/* A masked-off route (address 0) until the driver programs the vector. */
+	r = vm_add_route(vm, &e);
+	if (!r)
+		r = vm->next_gsi++;
+	pthread_mutex_unlock(&vm->routes_lock);
+	return r;
+}
+
+static int vm_route_msi(struct machine *m, unsigned gsi, uint64_t addr, uint32_t data)
+{
+	struct vm *vm = machine_vm(m);
+	int r = -ENOENT;
+
+	pthread_mutex_lock(&vm->routes_lock);
+	for (unsigned i = 0; i < vm->nroutes; i++) {
+		struct kvm_irq_routing_entry *e = &vm->routes[i];
+
+		if (e->gsi != gsi || e->type != KVM_IRQ_ROUTING_MSI)
+			continue;
+		e->u.msi.address_lo = (uint32_t)addr;
+		e->u.msi.address_hi = addr >> 32;
+		e->u.msi.data = data;
+		r = kvm_set_gsi_routing(vm->fd, vm->routes, vm->nroutes);
+		break;
+	}
+	pthread_mutex_unlock(&vm->routes_lock);
+	return r;
+}
+
+static void vm_machine_stop(struct machine *m, enum stop_reason why, int status, const char *detail)
+{
+	vm_request_stop(machine_vm(m), why, status, detail);
+}
+
+static void vm_init_machine(struct vm *vm)
+{
+	vm->machine = (struct machine){
+		.mem = &vm->mem,
+		.pio = &vm->pio,
+		.mmio = &vm->mmio,
+		.loop = vm->loop,
+		.ncpus = vm->ncpus,
+		.irq_line = vm_irq_line,
+		.msi = vm_msi,
+		.irqfd = vm_irqfd,
+		.ioeventfd = vm_ioeventfd,
+		.alloc_gsi = vm_alloc_gsi,
+		.route_msi = vm_route_msi,
+		.request_stop = vm_machine_stop,
+		.opaque = vm,
+	};
+}
+
+/* RAM up to the 32-bit MMIO hole at the bottom, the rest from 4 GiB. */
+static int vm_setup_memory(struct vm *vm)
+{
+	uint64_t size = vm->cfg.mem_size, low = MIN(size, X86_LOWMEM_MAX);
+	int r;
+
+	r = gmem_map(&vm->mem, size, false);
+	if (r)
+		return r;
+	r = gmem_add_region(&vm->mem, 0, low);
+	if (!r && size > low)
+		r = gmem_add_region(&vm->mem, X86_4G, size - low);
+	if (r)
+		return r;
+	for (unsigned i = 0; i < vm->mem.nr; i++) {
+		struct gmem_region *g = &vm->mem.regions[i];
+
+		r = kvm_set_memory_region(vm->fd, i, g->gpa, g->size, g->hva, 0);
+		if (r) {
+			pr_err("KVM_SET_USER_MEMORY_REGION (slot %u, %llu MiB at 0x%llx): %s", i,
+			       (unsigned long long)(g->size >> 20), (unsigned long long)g->gpa, strerror(-r));
+			return r;
+		}
+	}
+	return e820_build(&vm->e820, &vm->mem);
+}
+
+static int vm_setup_kvm(struct vm *vm)
+{
+	int r;
+
+	r = kvm_open(&vm->kvm, NULL);
+	if (r)
+		return r;
+	if (vm->ncpus > (unsigned)vm->kvm.max_vcpus) {
+		pr_err("--cpus %u: this host's KVM allows at most %d vCPUs", vm->ncpus, vm->kvm.max_vcpus);
+		return -EINVAL;
+	}
+	vm->fd = kvm_create_vm(&vm->kvm);
+	if (vm->fd < 0) {
+		r = vm->fd;
+		pr_err("KVM_CREATE_VM: %s", strerror(-r));
+		return r;
+	}
+	r = kvm_set_tss_addr(vm->fd, X86_KVM_TSS_ADDR);
+	if (!r)
+		r = kvm_set_identity_map_addr(vm->fd, X86_KVM_IDMAP_ADDR);
+	if (r) {
+		pr_err("KVM_SET_TSS_ADDR/IDENTITY_MAP_ADDR: %s", strerror(-r));
+		return r;
+	}
+	r = kvm_create_irqchip(vm->fd);
+	if (r) {
+		pr_err("KVM_CREATE_IRQCHIP: %s", strerror(-r));
+		return r;
+	}
+	r = kvm_create_pit2(vm->fd);
+	if (r) {
+		pr_err("KVM_CREATE_PIT2: %s", strerror(-r));
+		return r;
+	}
+	return vm_setup_irq_routing(vm);
+}
+
+int vm_create(struct vm *vm, const struct vm_config *cfg)
+{
+	struct boot_config bc;
+	int r;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->fd = -1;
+	vm->mem.fd = -1;
+	vm->cfg = *cfg;
+	vm->ncpus = cfg->ncpus;
+	pthread_mutex_init(&vm->lock, NULL);
+	pthread_cond_init(&vm->cond, NULL);
+	pthread_mutex_init(&vm->routes_lock, NULL);
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+	vm->loop = event_loop_new();
+	if (!vm->loop)
+		return -ENOMEM;
+	vm_init_machine(vm);
+
+	r = vm_setup_kvm(vm);
+	if (r)
+		goto fail;
+	r = vm_setup_memory(vm);
+	if (r)
+		goto fail;
+	vm->vcpus = calloc(vm->ncpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		r = vcpu_create(vm, &vm->vcpus[i], i);
+		if (r)
+			goto fail;
+	}
+	/* Devices first: firmware tables (ACPI) are part of them and the loader passes their address. */
+	r = vm_devices_create(vm);
+	if (r)
+		goto fail;
+	if (cfg->dump_acpi_dir)
+		return 0;
+	bc = (struct boot_config){
+		.kernel_path = cfg->kernel,
+		.initrd_path = cfg->initrd,
+		.cmdline = cfg->cmdline ? cfg->cmdline : "",
+		.rsdp_addr = vm->rsdp_addr,
+		.ncpus = vm->ncpus,
+	};
+	r = boot_load(&vm->mem, &vm->e820, &bc, &vm->boot);
+	if (r)
+		goto fail;
+	r = vcpu_setup_boot(&vm->vcpus[0], &vm->boot);
+	if (r)
+		goto fail;
+	vm->state = VM_CREATED;
+	return 0;
+fail:
+	vm_destroy(vm);
+	return r;
+}
+
+static void vm_kick_all(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+}
+
+void vm_request_stop(struct vm *vm, enum stop_reason why, int status, const char *detail)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (vm->stop == STOP_NONE) {
+		vm->stop = why;
+		vm->stop_status = status;
+		snprintf(vm->stop_detail, sizeof(vm->stop_detail), "%s", detail ? detail : "");
+	}
+	pthread_cond_broadcast(&vm->cond);
+	pthread_mutex_unlock(&vm->lock);
+	vm_kick_all(vm);
+	event_loop_stop(vm->loop);
+}
+
+int vm_pause(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	if (vm->state != VM_RUNNING) {
+		int r = vm->state == VM_PAUSED ? 0 : -EBUSY;
+
+		pthread_mutex_unlock(&vm->lock);
+		return r;
+	}
+	vm->pause_requested = true;
+	pthread_mutex_unlock(&vm->lock);
+	vm_kick_all(vm);
+	pthread_mutex_lock(&vm->lock);
+	while (vm->parked < vm->ncpus && vm->stop == STOP_NONE)
+		pthread_cond_wait(&vm->cond, &vm->lock);
+	if (vm->stop == STOP_NONE)
+		vm->state = VM_PAUSED;
+	pthread_mutex_unlock(&vm->lock);
+	return vm->state == VM_PAUSED ? 0 : -ECANCELED;
+}
+
+int vm_resume(struct vm *vm)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&vm->lock);
+	if (vm->state == VM_PAUSED) {
+		vm->pause_requested = false;
+		vm->state = VM_RUNNING;
+		pthread_cond_broadcast(&vm->cond);
+	} else if (vm->state != VM_RUNNING) {
+		r = -EBUSY;
+	}
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+enum vm_state vm_get_state(struct vm *vm)
+{
+	enum vm_state s;
+
+	pthread_mutex_lock(&vm->lock);
+	s = vm->state;
+	pthread_mutex_unlock(&vm->lock);
+	return s;
+}
+
+const char *vm_state_name(enum vm_state s)
+{
+	switch (s) {
+	case VM_CREATED:
+		return "Not started";
+	case VM_RUNNING:
+		return "Running";
+	case VM_PAUSED:
+		return "Paused";
+	case VM_STOPPED:
+		return "Stopped";
+	}
+	return "?";
+}
+
+int vm_run(struct vm *vm)
+{
+	int r = 0;
+
+	vm->start_ns = now_ns();
+	pthread_mutex_lock(&vm->lock);
+	vm->state = VM_RUNNING;
+	pthread_mutex_unlock(&vm->lock);
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		r = vcpu_start(&vm->vcpus[i]);
+		if (r) {
+			vm_request_stop(vm, STOP_FAILURE, 0, "cannot start a vCPU thread");
+			break;
+		}
+	}
+	if (!r && event_loop_run(vm->loop) < 0)
+		vm_request_stop(vm, STOP_FAILURE, 0, "event loop failed");
+	/* A stop request ends the loop; make sure every vCPU has seen it. */
+	vm_request_stop(vm, STOP_USER, 0, "event loop ended");
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		if (vm->vcpus[i].thread_started)
+			pthread_join(vm->vcpus[i].thread, NULL);
+		vm->vcpus[i].thread_started = false;
+	}
+	pthread_mutex_lock(&vm->lock);
+	vm->state = VM_STOPPED;
+	pthread_mutex_unlock(&vm->lock);
+	return 0;
+}
+
+int vm_exit_status(const struct vm *vm)
+{
+	switch (vm->stop) {
+	case STOP_DEBUG_EXIT:
+		return (((unsigned)vm->stop_status << 1) | 1) & 0xff;
+	case STOP_POWEROFF:
+	case STOP_RESET:
+	case STOP_USER:
+	case STOP_NONE:
+		return 0;
+	case STOP_FAILURE:
+		return 4;
+	}
+	return 4;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (vm->devs)
+		vm_devices_destroy(vm);
+	for (unsigned i = 0; vm->vcpus && i < vm->ncpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	if (vm->fd >= 0)
+		close(vm->fd);
+	vm->fd = -1;
+	gmem_unmap(&vm->mem);
+	kvm_close(&vm->kvm);
+	if (vm->loop)
+		event_loop_free(vm->loop);
+	vm->loop = NULL;
+	bus_exit(&vm->pio);
+	bus_exit(&vm->mmio);
+	free(vm->routes);
+	vm->routes = NULL;
+	pthread_mutex_destroy(&vm->routes_lock);
+	pthread_cond_destroy(&vm->cond);
+	pthread_mutex_destroy(&vm->lock);
+}
