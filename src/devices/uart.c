@@ -509,11 +509,16 @@ int uart_init(struct uart *u, struct machine *m, uint16_t base, unsigned irq, in
 		goto err_lock;
 	if (in_fd >= 0) {
 		r = event_loop_add(m->loop, in_fd, EPOLLIN, uart_input_ready, u);
-		if (r) {
+		if (r == -EPERM) {
+			/* /dev/null or a regular file (stdin of a batch job): nothing to wait for. */
+			pr_debug("%s: input fd %d cannot be polled; no input", u->name, in_fd);
+			r = 0;
+		} else if (r) {
 			pr_err("%s: cannot watch input fd %d: %s", u->name, in_fd, strerror(-r));
 			goto err_bus;
+		} else {
+			u->in_registered = true;
 		}
-		u->in_registered = true;
 	}
 	return 0;
 err_bus:
