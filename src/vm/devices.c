@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <kite/cmos.h>
@@ -35,15 +36,18 @@ struct vm_devices {
 static int vm_serial_fds(struct vm *vm, int *in_fd, int *out_fd, bool *escape)
 {
 	const struct serial_config *s = &vm->cfg.serial;
+	struct stat st;
 
 	*in_fd = -1;
 	*out_fd = -1;
 	*escape = false;
 	switch (s->kind) {
 	case SERIAL_STDIO:
-		*in_fd = STDIN_FILENO;
+		/* epoll cannot watch regular files or /dev/null: such a stdin simply gives no input. */
+		if (isatty(STDIN_FILENO) || (fstat(STDIN_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))))
+			*in_fd = STDIN_FILENO;
 		*out_fd = STDOUT_FILENO;
-		if (isatty(STDIN_FILENO) && term_raw_enable(STDIN_FILENO) == 0)
+		if (*in_fd >= 0 && isatty(STDIN_FILENO) && term_raw_enable(STDIN_FILENO) == 0)
 			*escape = true;
 		return 0;
 	case SERIAL_FILE:

@@ -201,6 +201,17 @@ static int vm_setup_kvm(struct vm *vm)
 		pr_err("KVM_SET_TSS_ADDR/IDENTITY_MAP_ADDR: %s", strerror(-r));
 		return r;
 	}
+	return 0;
+}
+
+/*
+ * After the memory slots: with an irqchip present, every slot change costs
+ * KVM an SRCU grace period (milliseconds on some hosts).
+ */
+static int vm_setup_irqchip(struct vm *vm)
+{
+	int r;
+
 	r = kvm_create_irqchip(vm->fd);
 	if (r) {
 		pr_err("KVM_CREATE_IRQCHIP: %s", strerror(-r));
@@ -238,6 +249,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	if (r)
 		goto fail;
 	r = vm_setup_memory(vm);
+	if (r)
+		goto fail;
+	r = vm_setup_irqchip(vm);
 	if (r)
 		goto fail;
 	vm->vcpus = calloc(vm->ncpus, sizeof(*vm->vcpus));
