@@ -11,7 +11,7 @@ fail() { echo "FAIL-REASON: $*"; return 1; }
 # expect_status WANT cmd...: runs cmd with a timeout, fails unless it exits WANT.
 # Output goes to $TMP/out and $TMP/err.
 expect_status() {
-	want=$1; shift
+	local want=$1 got; shift
 	timeout -k 5 "${TIMEOUT:-60}" "$@" >"$TMP/out" 2>"$TMP/err" </dev/null
 	got=$?
 	if [ "$got" != "$want" ]; then
