@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <kite/acpi.h>
+#include <kite/acpi_pm.h>
 #include <kite/cmos.h>
 #include <kite/debug_exit.h>
 #include <kite/i8042.h>
@@ -28,7 +30,8 @@ struct vm_devices {
 	struct i8042 i8042;
 	struct cmos cmos;
 	struct debug_exit debug_exit;
-	bool com1_up, i8042_up, cmos_up, debug_exit_up;
+	struct acpi_pm acpi_pm;
+	bool com1_up, i8042_up, cmos_up, debug_exit_up, acpi_pm_up;
 	int serial_out_fd; /* owned when it is a file */
 };
 
@@ -95,6 +98,24 @@ static int vm_legacy_devices(struct vm *vm)
 	return 0;
 }
 
+/* The ACPI tables and the power device they name; with --dump-acpi, the dump too. */
+static int vm_acpi(struct vm *vm)
+{
+	struct vm_devices *d = vm->devs;
+	struct acpi_config acfg;
+	int r;
+
+	acpi_config_default(&acfg, vm->ncpus);
+	r = acpi_pm_init(&d->acpi_pm, &vm->machine, acfg.pm_port);
+	if (r)
+		return r;
+	d->acpi_pm_up = true;
+	r = acpi_build(&vm->mem, &vm->e820, &acfg, &vm->rsdp_addr);
+	if (!r && vm->cfg.dump_acpi_dir)
+		r = acpi_dump(&vm->mem, vm->rsdp_addr, vm->cfg.dump_acpi_dir);
+	return r;
+}
+
 int vm_devices_create(struct vm *vm)
 {
 	int r;
@@ -106,6 +127,9 @@ int vm_devices_create(struct vm *vm)
 	r = vm_legacy_devices(vm);
 	if (r)
 		return r;
+	r = vm_acpi(vm);
+	if (r)
+		return r;
 	return 0;
 }
 
@@ -113,6 +137,8 @@ void vm_devices_destroy(struct vm *vm)
 {
 	struct vm_devices *d = vm->devs;
 
+	if (d->acpi_pm_up)
+		acpi_pm_exit(&d->acpi_pm);
 	if (d->debug_exit_up)
 		debug_exit_exit(&d->debug_exit);
 	if (d->cmos_up)
