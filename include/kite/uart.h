@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <kite/log.h>
 #include <kite/term.h>
 
 struct machine;
@@ -50,6 +51,7 @@ struct uart {
 	struct uart_fifo rx;
 	bool thre_pending;  /* THR-empty interrupt pending (cleared by IIR read or THR write) */
 	int irq_level;      /* level last driven on the line */
+	struct ratelimit irq_rl;
 
 	/* Input side, guarded by `lock`. */
 	bool in_registered; /* in_fd is on the event loop */

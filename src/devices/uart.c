@@ -171,7 +171,7 @@ static void uart_update_irq(struct uart *u)
 		return;
 	u->irq_level = level;
 	if (u->m->irq_line(u->m, u->irq, level))
-		pr_warn("%s: cannot set IRQ %u to %d", u->name, u->irq, level);
+		pr_warn_ratelimited(&u->irq_rl, "%s: cannot set IRQ %u to %d", u->name, u->irq, level);
 }
 
 /* Modem status as the pins show it: the loopback wiring, or a connected peer. */
