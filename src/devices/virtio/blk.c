@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: MIT
+#include <errno.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <kite/config.h>
+#include <kite/disk.h>
+#include <kite/log.h>
+#include <kite/machine.h>
+#include <kite/util.h>
+#include <kite/virtio.h>
+#include <kite/virtio_blk.h>
+
+#define BLK_WORKERS 4
+#define BLK_IOV_CAP (VIRTIO_BLK_SEG_MAX + 2)
+
+struct blk_hdr {
+	uint32_t type;
+	uint32_t reserved;
+	uint64_t sector;
+};
+
+struct blk_range {
+	uint64_t sector;
+	uint32_t num_sectors;
+	uint32_t flags;
+};
+
+struct blk_req {
+	struct virtq_elem e;
+	struct iovec iov[BLK_IOV_CAP];
+	struct iovec data[BLK_IOV_CAP];
+	struct blk_req *next;
+};
+
+struct virtio_blk {
+	struct virtio_dev vdev;
+	struct disk disk;
+	uint64_t capacity; /* sectors */
+	char serial[VIRTIO_BLK_ID_BYTES];
+	uint8_t cfg[VIRTIO_BLK_CFG_SIZE];
+	struct ratelimit rl;
+
+	pthread_mutex_t lock; /* the lists below */
+	pthread_cond_t work;
+	struct blk_req *free;
+	struct blk_req *todo, **todo_tail;
+	bool starved; /* the loop found no free request: kick when one returns */
+	bool stop;
+	unsigned nworkers;
+	pthread_t workers[BLK_WORKERS];
+	struct blk_req reqs[VIRTIO_BLK_QUEUE_SIZE];
+};
+
+struct virtio_dev *virtio_blk_dev(struct virtio_blk *b)
+{
+	return &b->vdev;
+}
+
+/* ---- request execution (worker threads) ---- */
+
+static bool blk_range_ok(struct virtio_blk *b, uint64_t sector, uint64_t nsect)
+{
+	return sector <= b->capacity && nsect <= b->capacity - sector;
+}
+
+static uint8_t blk_rw(struct virtio_blk *b, struct blk_req *r, const struct blk_hdr *h, uint32_t *written)
+{
+	struct virtq_elem *e = &r->e;
+	bool write = h->type == VIRTIO_BLK_T_OUT;
+	size_t len = write ? e->out_len - sizeof(*h) : e->in_len - 1;
+	int n, err;
+
+	/* A read brings no data of its own and a write expects nothing back but the status. */
+	if ((write && e->in_len != 1) || (!write && e->out_len != sizeof(*h)))
+		return VIRTIO_BLK_S_IOERR;
+	if (len % DISK_SECTOR || !blk_range_ok(b, h->sector, len / DISK_SECTOR))
+		return VIRTIO_BLK_S_IOERR;
+	if (write && b->disk.readonly)
+		return VIRTIO_BLK_S_IOERR;
+	if (write)
+		n = iov_slice(e->iov, e->nout, sizeof(*h), len, r->data, BLK_IOV_CAP);
+	else
+		n = iov_slice(e->iov + e->nout, e->nin, 0, len, r->data, BLK_IOV_CAP);
+	if (n < 0)
+		return VIRTIO_BLK_S_IOERR;
+	if (!n)
+		return VIRTIO_BLK_S_OK;
+	err = write ? disk_pwritev(&b->disk, r->data, n, h->sector * DISK_SECTOR)
+		    : disk_preadv(&b->disk, r->data, n, h->sector * DISK_SECTOR);
+	if (err) {
+		pr_warn_ratelimited(&b->rl, "virtio %s: %s at sector %llu: %s", b->vdev.name, write ? "write" : "read",
+				    (unsigned long long)h->sector, strerror(-err));
+		return VIRTIO_BLK_S_IOERR;
+	}
+	if (!write)
+		*written += (uint32_t)len;
+	return VIRTIO_BLK_S_OK;
+}
+
+static uint8_t blk_get_id(struct virtio_blk *b, struct blk_req *r, uint32_t *written)
+{
+	struct virtq_elem *e = &r->e;
+	size_t n = MIN(e->in_len - 1, (size_t)VIRTIO_BLK_ID_BYTES);
+
+	*written += (uint32_t)iov_from_buf(e->iov + e->nout, e->nin, 0, b->serial, n);
+	return VIRTIO_BLK_S_OK;
+}
+
+static uint8_t blk_discard(struct virtio_blk *b, struct blk_req *r, uint32_t type)
+{
+	struct virtq_elem *e = &r->e;
+	size_t len = e->out_len - sizeof(struct blk_hdr);
+	bool zeroes = type == VIRTIO_BLK_T_WRITE_ZEROES;
+	uint64_t feature = zeroes ? VIRTIO_BLK_F_WRITE_ZEROES : VIRTIO_BLK_F_DISCARD;
+
+	if (!(b->vdev.host_features & (1ull << feature)))
+		return VIRTIO_BLK_S_UNSUPP;
+	if (len % sizeof(struct blk_range) || !len || len / sizeof(struct blk_range) > VIRTIO_BLK_MAX_DISCARD_SEG)
+		return VIRTIO_BLK_S_IOERR;
+	for (size_t off = 0; off < len; off += sizeof(struct blk_range)) {
+		struct blk_range s;
+		int err;
+
+		iov_to_buf(e->iov, e->nout, sizeof(struct blk_hdr) + off, &s, sizeof(s));
+		if (s.flags & ~(uint32_t)(zeroes ? 1 : 0))
+			return VIRTIO_BLK_S_UNSUPP;
+		if (s.num_sectors > VIRTIO_BLK_MAX_DISCARD_SECTORS || !blk_range_ok(b, s.sector, s.num_sectors))
+			return VIRTIO_BLK_S_IOERR;
+		err = zeroes ? disk_write_zeroes(&b->disk, s.sector * DISK_SECTOR,
+						 (uint64_t)s.num_sectors * DISK_SECTOR, s.flags & 1)
+			     : disk_discard(&b->disk, s.sector * DISK_SECTOR, (uint64_t)s.num_sectors * DISK_SECTOR);
+		if (err)
+			return VIRTIO_BLK_S_IOERR;
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+/* Executes one request; returns the bytes written into the guest's buffers, status included. */
+static uint32_t blk_execute(struct virtio_blk *b, struct blk_req *r)
+{
+	struct virtq_elem *e = &r->e;
+	struct blk_hdr h;
+	uint32_t written = 0;
+	uint8_t status;
+
+	if (e->out_len < sizeof(h) || e->in_len < 1) {
+		pr_warn_ratelimited(&b->rl, "virtio %s: request without header or status byte", b->vdev.name);
+		return 0;
+	}
+	iov_to_buf(e->iov, e->nout, 0, &h, sizeof(h));
+	switch (h.type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		status = blk_rw(b, r, &h, &written);
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		status = disk_flush(&b->disk) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+		break;
+	case VIRTIO_BLK_T_GET_ID:
+		status = blk_get_id(b, r, &written);
+		break;
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		status = blk_discard(b, r, h.type);
+		break;
+	default:
+		status = VIRTIO_BLK_S_UNSUPP;
+	}
+	iov_from_buf(e->iov + e->nout, e->nin, e->in_len - 1, &status, 1);
+	return written + 1;
+}
+
+/* ---- request lists ---- */
+
+static struct blk_req *blk_get_free(struct virtio_blk *b)
+{
+	struct blk_req *r;
+
+	pthread_mutex_lock(&b->lock);
+	r = b->free;
+	if (r)
+		b->free = r->next;
+	else
+		b->starved = true;
+	pthread_mutex_unlock(&b->lock);
+	return r;
+}
+
+static void blk_put_free(struct virtio_blk *b, struct blk_req *r)
+{
+	bool kick;
+
+	pthread_mutex_lock(&b->lock);
+	r->next = b->free;
+	b->free = r;
+	kick = b->starved;
+	b->starved = false;
+	pthread_mutex_unlock(&b->lock);
+	if (kick)
+		virtio_kick(&b->vdev, 0);
+}
+
+static void blk_submit(struct virtio_blk *b, struct blk_req *r)
+{
+	pthread_mutex_lock(&b->lock);
+	r->next = NULL;
+	*b->todo_tail = r;
+	b->todo_tail = &r->next;
+	pthread_cond_signal(&b->work);
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void *blk_worker(void *opaque)
+{
+	struct virtio_blk *b = opaque;
+
+	for (;;) {
+		struct blk_req *r;
+		uint32_t written;
+
+		pthread_mutex_lock(&b->lock);
+		while (!b->todo && !b->stop)
+			pthread_cond_wait(&b->work, &b->lock);
+		r = b->todo;
+		if (r) {
+			b->todo = r->next;
+			if (!b->todo)
+				b->todo_tail = &b->todo;
+		}
+		pthread_mutex_unlock(&b->lock);
+		if (!r)
+			return NULL;
+		written = blk_execute(b, r);
+		virtio_complete(&b->vdev, 0, r->e.head, written);
+		blk_put_free(b, r);
+	}
+}
+
+/* ---- the queue (event loop thread) ---- */
+
+static void blk_queue_notify(struct virtio_dev *v, unsigned qi)
+{
+	struct virtio_blk *b = v->priv;
+
+	do {
+		virtio_queue_notify_off(v, qi);
+		for (;;) {
+			struct blk_req *r = blk_get_free(b);
+			int got;
+
+			if (!r)
+				return; /* blk_put_free kicks us again */
+			got = virtio_pop(v, qi, &r->e);
+			if (got <= 0) {
+				blk_put_free(b, r);
+				break;
+			}
+			blk_submit(b, r);
+		}
+	} while (virtio_queue_notify_on(v, qi));
+}
+
+static void blk_cfg_read(struct virtio_dev *v, unsigned off, uint8_t *data, unsigned len)
+{
+	struct virtio_blk *b = v->priv;
+
+	memcpy(data, b->cfg + off, len);
+}
+
+static const struct virtio_ops blk_ops = {
+	.queue_notify = blk_queue_notify,
+	.cfg_read = blk_cfg_read,
+};
+
+/* ---- creation ---- */
+
+static void put_le(uint8_t *p, uint64_t v, unsigned len)
+{
+	for (unsigned i = 0; i < len; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t blk_features(struct virtio_blk *b)
+{
+	uint64_t f = 1ull << VIRTIO_BLK_F_SIZE_MAX | 1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE |
+		     1ull << VIRTIO_BLK_F_FLUSH;
+
+	if (b->disk.readonly)
+		f |= 1ull << VIRTIO_BLK_F_RO;
+	else if (b->disk.can_punch)
+		f |= 1ull << VIRTIO_BLK_F_DISCARD | 1ull << VIRTIO_BLK_F_WRITE_ZEROES;
+	return f;
+}
+
+static void blk_fill_config(struct virtio_blk *b)
+{
+	uint8_t *c = b->cfg;
+
+	put_le(c + VIRTIO_BLK_CFG_CAPACITY, b->capacity, 8);
+	put_le(c + VIRTIO_BLK_CFG_SIZE_MAX, VIRTIO_BLK_SIZE_MAX, 4);
+	put_le(c + VIRTIO_BLK_CFG_SEG_MAX, VIRTIO_BLK_SEG_MAX, 4);
+	put_le(c + VIRTIO_BLK_CFG_BLK_SIZE, DISK_SECTOR, 4);
+	put_le(c + VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS, VIRTIO_BLK_MAX_DISCARD_SECTORS, 4);
+	put_le(c + VIRTIO_BLK_CFG_MAX_DISCARD_SEG, VIRTIO_BLK_MAX_DISCARD_SEG, 4);
+	put_le(c + VIRTIO_BLK_CFG_DISCARD_ALIGN, 8, 4); /* 4 KiB: a file system block */
+	put_le(c + VIRTIO_BLK_CFG_MAX_WZ_SECTORS, VIRTIO_BLK_MAX_DISCARD_SECTORS, 4);
+	put_le(c + VIRTIO_BLK_CFG_MAX_WZ_SEG, VIRTIO_BLK_MAX_DISCARD_SEG, 4);
+	c[VIRTIO_BLK_CFG_WZ_MAY_UNMAP] = 1;
+}
+
+static void blk_set_serial(struct virtio_blk *b, const struct disk_config *cfg)
+{
+	char tmp[256];
+	const char *id = cfg->id;
+
+	if (!id[0]) {
+		snprintf(tmp, sizeof(tmp), "%s", cfg->path);
+		id = basename(tmp);
+	}
+	/* Not NUL-terminated when it fills all 20 bytes, as the spec says. */
+	memcpy(b->serial, id, MIN(strlen(id), sizeof(b->serial)));
+}
+
+static void blk_stop_workers(struct virtio_blk *b)
+{
+	pthread_mutex_lock(&b->lock);
+	b->stop = true;
+	pthread_cond_broadcast(&b->work);
+	pthread_mutex_unlock(&b->lock);
+	for (unsigned i = 0; i < b->nworkers; i++)
+		pthread_join(b->workers[i], NULL);
+	b->nworkers = 0;
+}
+
+static int blk_start_workers(struct virtio_blk *b)
+{
+	for (unsigned i = 0; i < BLK_WORKERS; i++) {
+		int r = pthread_create(&b->workers[i], NULL, blk_worker, b);
+
+		if (r) {
+			pr_err("virtio %s: cannot start a worker: %s", b->vdev.name, strerror(r));
+			blk_stop_workers(b);
+			return -r;
+		}
+		b->nworkers++;
+	}
+	return 0;
+}
+
+int virtio_blk_create(struct pci_bus *pci, struct machine *m, const struct disk_config *cfg, struct virtio_blk **out)
+{
+	struct virtio_blk *b = calloc(1, sizeof(*b));
+	char name[16];
+	int r;
+
+	if (!b)
+		return -ENOMEM;
+	r = disk_open(&b->disk, cfg);
+	if (r)
+		goto fail_free;
+	b->capacity = b->disk.size / DISK_SECTOR;
+	blk_set_serial(b, cfg);
+	blk_fill_config(b);
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->work, NULL);
+	b->todo_tail = &b->todo;
+	for (unsigned i = 0; i < VIRTIO_BLK_QUEUE_SIZE; i++) {
+		b->reqs[i].e.iov = b->reqs[i].iov;
+		b->reqs[i].e.cap = BLK_IOV_CAP;
+		b->reqs[i].next = b->free;
+		b->free = &b->reqs[i];
+	}
+	b->vdev.priv = b;
+	snprintf(name, sizeof(name), "blk-%.11s", b->serial[0] ? b->serial : "disk");
+	r = virtio_dev_init(&b->vdev, pci, m, name, VIRTIO_ID_BLOCK, 0x018000, blk_features(b), 1,
+			    VIRTIO_BLK_QUEUE_SIZE, VIRTIO_BLK_CFG_SIZE, &blk_ops);
+	if (r)
+		goto fail_disk;
+	r = blk_start_workers(b);
+	if (r)
+		goto fail_dev;
+	*out = b;
+	return 0;
+fail_dev:
+	virtio_dev_exit(&b->vdev);
+fail_disk:
+	pthread_cond_destroy(&b->work);
+	pthread_mutex_destroy(&b->lock);
+	disk_close(&b->disk);
+fail_free:
+	free(b);
+	return r;
+}
+
+void virtio_blk_destroy(struct virtio_blk *b)
+{
+	if (!b)
+		return;
+	blk_stop_workers(b);
+	virtio_dev_exit(&b->vdev);
+	pthread_cond_destroy(&b->work);
+	pthread_mutex_destroy(&b->lock);
+	disk_close(&b->disk);
+	free(b);
+}
+
+void virtio_blk_quiesce(struct virtio_blk *b)
+{
+	virtio_quiesce(&b->vdev);
+}
+
+void virtio_blk_resume(struct virtio_blk *b)
+{
+	virtio_resume(&b->vdev);
+}
