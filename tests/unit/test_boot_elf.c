@@ -468,8 +468,9 @@ static void test_boot_load_reads_files(void **state)
 	struct boot_config cfg = { .kernel_path = kpath, .cmdline = "" };
 	struct boot_entry e;
 	struct capture c;
+	const char *msg;
 	struct timg t;
-	int fd;
+	int fd, r;
 
 	mb_kernel(&t, false, 0x100000, 0x1000, 0);
 	fd = mkstemp(kpath);
@@ -480,8 +481,10 @@ static void test_boot_load_reads_files(void **state)
 	assert_int_equal(e.format, BOOT_MULTIBOOT);
 	cfg.initrd_path = "/nonexistent/initrd";
 	capture_start(&c);
-	assert_int_equal(boot_load(&f->m, &f->map, &cfg, &e), -ENOENT);
-	assert_non_null(strstr(capture_end(&c), "/nonexistent/initrd"));
+	r = boot_load(&f->m, &f->map, &cfg, &e);
+	msg = capture_end(&c);
+	assert_int_equal(r, -ENOENT);
+	assert_non_null(strstr(msg, "/nonexistent/initrd"));
 	unlink(kpath);
 	vmfix_free(f);
 }
