@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +80,17 @@ static void cpuid_fix_entry(struct kvm_cpuid_entry2 *e, unsigned apic_id, unsign
 	case 0xa:
 		e->eax = e->ebx = e->ecx = e->edx = 0;
 		break;
+	case 0x80000001:
+		/* CmpLegacy: the HTT count of leaf 1 counts cores (AMD). */
+		if (ncpus > 1)
+			e->ecx |= 1u << 1;
+		else
+			e->ecx &= ~(1u << 1);
+		break;
+	case 0x80000008:
+		/* AMD core count: ECX[7:0] = cores - 1, ECX[15:12] = APIC id bits for the core. */
+		e->ecx = (e->ecx & ~0xf0ffu) | (order_base_2(ncpus) << 12) | ((ncpus - 1) & 0xff);
+		break;
 	case 0xb:
 	case 0x1f:
 		cpuid_topology_leaf(e, apic_id, ncpus);
@@ -92,15 +104,53 @@ static void cpuid_fix_entry(struct kvm_cpuid_entry2 *e, unsigned apic_id, unsign
 	}
 }
 
+/*
+ * KVM lists leaf 0xB (and 0x1F) with whatever sub-leaves the host had, often
+ * just one: kite replaces them with the three sub-leaves of its own topology
+ * (SMT, core, end marker).
+ */
+static bool cpuid_is_topology(const struct kvm_cpuid_entry2 *e)
+{
+	return e->function == 0xb || e->function == 0x1f;
+}
+
+static void cpuid_add_topology(struct kvm_cpuid2 *c, unsigned function, unsigned apic_id, unsigned ncpus)
+{
+	for (unsigned sub = 0; sub < 3; sub++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[c->nent++];
+
+		memset(e, 0, sizeof(*e));
+		e->function = function;
+		e->index = sub;
+		e->flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
+		cpuid_topology_leaf(e, apic_id, ncpus);
+	}
+}
+
 struct kvm_cpuid2 *cpuid_policy(const struct kvm_cpuid2 *supported, unsigned index, unsigned ncpus)
 {
-	size_t size = sizeof(*supported) + supported->nent * sizeof(supported->entries[0]);
-	struct kvm_cpuid2 *c = malloc(size);
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + (supported->nent + 6) * sizeof(c->entries[0]));
+	bool has_1f = false;
+	unsigned max_basic = 0;
 
 	if (!c)
 		return NULL;
-	memcpy(c, supported, size);
-	for (unsigned i = 0; i < c->nent; i++)
-		cpuid_fix_entry(&c->entries[i], index, ncpus);
+	for (unsigned i = 0; i < supported->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &supported->entries[i];
+
+		if (e->function == 0)
+			max_basic = e->eax;
+		if (e->function == 0x1f)
+			has_1f = true;
+		if (cpuid_is_topology(e))
+			continue;
+		c->entries[c->nent] = *e;
+		cpuid_fix_entry(&c->entries[c->nent], index, ncpus);
+		c->nent++;
+	}
+	if (max_basic >= 0xb)
+		cpuid_add_topology(c, 0xb, index, ncpus);
+	if (has_1f && max_basic >= 0x1f)
+		cpuid_add_topology(c, 0x1f, index, ncpus);
 	return c;
 }
