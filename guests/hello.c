@@ -1,6 +1,27 @@
 // SPDX-License-Identifier: MIT
-/* hello: prints a greeting and its command line, checks a syscall round trip. */
+/*
+ * hello: prints a greeting and its command line, checks a syscall round
+ * trip.  fault=ud|gp|pf makes it fault on purpose afterwards (ud2, hlt in
+ * ring 3, a write to an unmapped address), to test the kit's trap path.
+ */
 #include "kit.h"
+
+static int fault(void)
+{
+	char what[8];
+
+	if (!kit_arg("fault", what, sizeof(what)))
+		return KIT_EXIT_PASS;
+	kit_printf("hello: faulting on purpose (%s)\n", what);
+	if (!strncmp(what, "ud", 3))
+		__asm__ volatile("ud2");
+	else if (!strncmp(what, "gp", 3))
+		__asm__ volatile("hlt");
+	else if (!strncmp(what, "pf", 3))
+		*(volatile uint64_t *)0x8000000000ul = 1;
+	kit_printf("hello: no fault\n");
+	return KIT_EXIT_FAIL;
+}
 
 int main(void)
 {
@@ -15,5 +36,5 @@ int main(void)
 		return KIT_EXIT_FAIL;
 	}
 	kit_printf("hello: syscall ok\n");
-	return KIT_EXIT_PASS;
+	return fault();
 }

@@ -62,6 +62,8 @@ int main(void);                         /* the guest's; runs in ring 3 */
 enum kit_boot_proto kit_boot_proto(void);
 const char *kit_boot_proto_name(void);
 uint64_t kit_ram_top(void);             /* end of the RAM range holding the kernel */
+uint64_t kit_rsdp_addr(void);           /* from PVH start_info, else 0 */
+unsigned int kit_acpi_cpu_count(void);  /* CPUs in the MADT, 0 without one */
 extern char kit_image_end[];            /* first byte after the guest image */
 
 /* Command line: "key=value key2 ..." */
@@ -128,7 +130,7 @@ extern void (*kit_ap_fn)(unsigned int cpu);
 extern volatile unsigned int kit_cpus_online;   /* includes the BSP */
 extern volatile uint32_t kit_cpu_apic_id[KIT_MAX_CPUS];
 unsigned int kit_smp_start(unsigned int cpus, unsigned int timeout_ms);
-unsigned int kit_cpu_count_hint(void);  /* cmdline cpus=, else CPUID */
+unsigned int kit_cpu_count_hint(void);  /* cmdline cpus=, else MADT, else CPUID */
 
 /* Port I/O and small helpers. */
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port)); }

@@ -38,7 +38,7 @@ struct mb_mmap_entry {
 
 static struct {
 	enum kit_boot_proto proto;
-	uint64_t ram_top;
+	uint64_t ram_top, rsdp;
 	char cmdline[CMDLINE_MAX];
 } boot;
 
@@ -75,6 +75,7 @@ static void parse_pvh(const struct hvm_start_info *si)
 		return;
 	}
 	copy_cmdline(si->cmdline_paddr);
+	boot.rsdp = si->rsdp_paddr;
 	if (si->version < 1 || !si->memmap_paddr || si->memmap_paddr >= 0x100000000ull)
 		return;
 	e = (const struct hvm_memmap_entry *)(uintptr_t)si->memmap_paddr;
@@ -185,6 +186,11 @@ const char *kit_boot_proto_name(void)
 uint64_t kit_ram_top(void)
 {
 	return boot.ram_top;
+}
+
+uint64_t kit_rsdp_addr(void)
+{
+	return boot.rsdp;
 }
 
 const char *kit_cmdline(void)

@@ -16,9 +16,12 @@ volatile uint32_t kit_cpu_apic_id[KIT_MAX_CPUS];
 unsigned int kit_cpu_count_hint(void)
 {
 	uint32_t r[4];
-	unsigned int sub, n = 1;
+	unsigned int sub, n;
 
 	n = kit_arg_ulong("cpus", 0);
+	if (n)
+		return n;
+	n = kit_acpi_cpu_count();
 	if (n)
 		return n;
 	kit_cpuid(0, 0, r);
