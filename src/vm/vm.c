@@ -225,6 +225,11 @@ static int vm_setup_irqchip(struct vm *vm)
 	return vm_setup_irq_routing(vm);
 }
 
+static void vm_log_line(void *opaque, const char *line)
+{
+	pr_debug("%s", line);
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
 	struct boot_config bc;
@@ -280,6 +285,9 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	r = boot_load(&vm->mem, &vm->e820, &bc, &vm->boot);
 	if (r)
 		goto fail;
+	/* -vv: the map as the guest gets it, in Linux's words (tests compare it with the guest's log). */
+	if (log_get_level() >= LOG_DEBUG)
+		e820_print(&vm->e820, vm_log_line, NULL);
 	r = vcpu_setup_boot(&vm->vcpus[0], &vm->boot);
 	if (r)
 		goto fail;
