@@ -110,7 +110,7 @@ struct virtio_queue {
 	uint16_t msix_vector;
 	int kickfd;               /* eventfd the doorbell signals */
 	uint64_t ioeventfd_addr;  /* 0 when not bound */
-	char name[24];
+	char name[32];
 };
 
 /* Plain state for snapshots (see virtio_save / virtio_load). */
