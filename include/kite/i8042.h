@@ -40,5 +40,13 @@ struct i8042 {
 
 int i8042_init(struct i8042 *k, struct machine *m);
 void i8042_exit(struct i8042 *k);
+/*
+ * Queues the scancodes of Ctrl-Alt-Del pressed and released (set 1, as the
+ * controller's translation delivers them) and raises IRQ1, as a keyboard
+ * would: the guest's keyboard driver decides what that means (Linux: reboot,
+ * or systemd's ctrl-alt-del.target).  -EAGAIN when the guest disabled the
+ * keyboard interface or the queue has no room.
+ */
+int i8042_send_ctrl_alt_del(struct i8042 *k);
 
 #endif

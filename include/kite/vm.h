@@ -108,5 +108,18 @@ void vcpu_dump(struct vcpu *v); /* registers and instruction bytes, on stderr */
 /* devices.c: the devices of a VM, created from vm->cfg. */
 int vm_devices_create(struct vm *vm);
 void vm_devices_destroy(struct vm *vm);
+/*
+ * Pause support: vm_pause() calls quiesce once every vCPU is parked (on the
+ * thread that paused, the event loop's when the API paused); from then until
+ * vm_devices_resume() no device backend may write guest memory or raise
+ * interrupts (the state the snapshot saves must not move).
+ */
+void vm_devices_quiesce(struct vm *vm);
+void vm_devices_resume(struct vm *vm);
+/* A guest-visible shutdown request: Ctrl-Alt-Del on the i8042 keyboard port. */
+int vm_send_ctrl_alt_del(struct vm *vm);
+/* Calls fn for each device counter (bytes, requests), for kite stats and /metrics. */
+typedef void (*vm_stat_fn)(void *opaque, const char *device, const char *counter, uint64_t value);
+void vm_devices_stats(struct vm *vm, vm_stat_fn fn, void *opaque);
 
 #endif

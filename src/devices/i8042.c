@@ -250,6 +250,24 @@ err_lock:
 	return r;
 }
 
+int i8042_send_ctrl_alt_del(struct i8042 *k)
+{
+	/* Ctrl, Alt, Del (extended) made, then broken in reverse order. */
+	static const uint8_t seq[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+	int r = 0;
+
+	pthread_mutex_lock(&k->lock);
+	if ((k->ctr & CTR_KBD_OFF) || I8042_QUEUE - k->count < sizeof(seq)) {
+		r = -EAGAIN;
+	} else {
+		for (unsigned i = 0; i < sizeof(seq); i++)
+			i8042_queue(k, seq[i], false);
+		i8042_update_irq(k);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return r;
+}
+
 void i8042_exit(struct i8042 *k)
 {
 	if (!k->m)

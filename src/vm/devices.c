@@ -133,6 +133,29 @@ int vm_devices_create(struct vm *vm)
 	return 0;
 }
 
+int vm_send_ctrl_alt_del(struct vm *vm)
+{
+	return i8042_send_ctrl_alt_del(&vm->devs->i8042);
+}
+
+void vm_devices_stats(struct vm *vm, vm_stat_fn fn, void *opaque)
+{
+	struct uart *u = &vm->devs->com1;
+
+	fn(opaque, "com1", "rx_bytes", __atomic_load_n(&u->rx_bytes, __ATOMIC_RELAXED));
+	fn(opaque, "com1", "tx_bytes", __atomic_load_n(&u->tx_bytes, __ATOMIC_RELAXED));
+	fn(opaque, "com1", "tx_dropped", __atomic_load_n(&u->tx_dropped, __ATOMIC_RELAXED));
+}
+
+/* Backends that write guest memory from the event loop (virtio) stop here; none does yet. */
+void vm_devices_quiesce(struct vm *vm)
+{
+}
+
+void vm_devices_resume(struct vm *vm)
+{
+}
+
 void vm_devices_destroy(struct vm *vm)
 {
 	struct vm_devices *d = vm->devs;

@@ -320,9 +320,11 @@ void vm_request_stop(struct vm *vm, enum stop_reason why, int status, const char
 
 int vm_pause(struct vm *vm)
 {
+	int r;
+
 	pthread_mutex_lock(&vm->lock);
 	if (vm->state != VM_RUNNING) {
-		int r = vm->state == VM_PAUSED ? 0 : -EBUSY;
+		r = vm->state == VM_PAUSED ? 0 : -EBUSY;
 
 		pthread_mutex_unlock(&vm->lock);
 		return r;
@@ -335,14 +337,20 @@ int vm_pause(struct vm *vm)
 		pthread_cond_wait(&vm->cond, &vm->lock);
 	if (vm->stop == STOP_NONE)
 		vm->state = VM_PAUSED;
+	r = vm->state == VM_PAUSED ? 0 : -ECANCELED;
 	pthread_mutex_unlock(&vm->lock);
-	return vm->state == VM_PAUSED ? 0 : -ECANCELED;
+	/* vCPUs first, then backends: a parked vCPU can no longer kick a queue. */
+	if (!r)
+		vm_devices_quiesce(vm);
+	return r;
 }
 
 int vm_resume(struct vm *vm)
 {
 	int r = 0;
 
+	if (vm_get_state(vm) == VM_PAUSED)
+		vm_devices_resume(vm); /* backends before vCPUs, the reverse of vm_pause */
 	pthread_mutex_lock(&vm->lock);
 	if (vm->state == VM_PAUSED) {
 		vm->pause_requested = false;
