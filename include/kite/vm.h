@@ -85,6 +85,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg);
 /* Runs until the VM stops; the event loop runs on the calling thread. */
 int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
+/* Before the last vm_destroy of a process that exits next: leave the kernel's teardown to a child. */
+void vm_detach_teardown(struct vm *vm);
 
 /* Parks every vCPU outside KVM_RUN (blocking until they are); idempotent. */
 int vm_pause(struct vm *vm);

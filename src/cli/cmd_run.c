@@ -9,6 +9,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <kite/api.h>
 #include <kite/cli.h>
 #include <kite/config.h>
 #include <kite/event.h>
@@ -30,6 +31,7 @@ enum {
 	OPT_NAME,
 	OPT_REBOOT,
 	OPT_DUMP_ACPI,
+	OPT_API,
 };
 
 static const struct option run_options[] = {
@@ -42,6 +44,7 @@ static const struct option run_options[] = {
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "reboot", required_argument, NULL, OPT_REBOOT },
 	{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
+	{ "api", required_argument, NULL, OPT_API },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -117,6 +120,9 @@ static int run_parse_one(int opt, const char *arg, struct vm_config *cfg)
 		return 0;
 	case OPT_DUMP_ACPI:
 		cfg->dump_acpi_dir = arg;
+		return 0;
+	case OPT_API:
+		cfg->api_path = arg;
 		return 0;
 	case 'v':
 		if (log_get_level() < LOG_DEBUG)
@@ -210,7 +216,7 @@ static void run_report(const struct vm *vm)
 }
 
 /* One boot of the VM; returns the process exit status, or -1 to boot again (--reboot restart). */
-static int run_once(const struct vm_config *cfg, sigset_t *sigs)
+static int run_once(const struct vm_config *cfg, sigset_t *sigs, struct api_server *api)
 {
 	struct run_signals rs;
 	struct vm vm;
@@ -228,11 +234,17 @@ static int run_once(const struct vm_config *cfg, sigset_t *sigs)
 	rs.fd = signalfd(-1, sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (rs.fd < 0 || event_loop_add(vm.loop, rs.fd, EPOLLIN, run_on_signal, &rs) < 0)
 		pr_warn("signals will not stop the VM cleanly: %s", strerror(errno));
+	if (api && api_server_attach(api, &vm))
+		vm_request_stop(&vm, STOP_FAILURE, 0, "the control socket cannot be served");
 	vm_run(&vm);
+	if (api)
+		api_server_detach(api);
 	status = vm_exit_status(&vm);
 	run_report(&vm);
 	if (vm.stop == STOP_RESET && cfg->reboot == REBOOT_RESTART)
 		status = -1;
+	else
+		vm_detach_teardown(&vm);
 	vm_destroy(&vm);
 	if (rs.fd >= 0)
 		close(rs.fd);
@@ -242,6 +254,7 @@ static int run_once(const struct vm_config *cfg, sigset_t *sigs)
 int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg;
+	struct api_server *api = NULL;
 	sigset_t sigs;
 	int r;
 
@@ -255,10 +268,17 @@ int cmd_run(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Before the VM exists: a name in use costs nothing (exit 2, like any usage error). */
+	if (!cfg.dump_acpi_dir) {
+		r = api_server_open_default(&api, cfg.api_path, cfg.name);
+		if (r)
+			return r == -EADDRINUSE ? EXIT_USAGE : EXIT_FAILURE_VM;
+	}
 	do {
-		r = run_once(&cfg, &sigs);
+		r = run_once(&cfg, &sigs, api);
 		if (r < 0)
 			pr_info("guest reset: restarting (--reboot restart)");
 	} while (r < 0);
+	api_server_close(api);
 	return r;
 }

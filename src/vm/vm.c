@@ -434,6 +434,58 @@ int vm_exit_status(const struct vm *vm)
 	return 4;
 }
 
+/*
+ * Tearing a VM down costs the kernel RCU grace periods (on some hosts tens of
+ * milliseconds) in the last close of the VM fd.  A process that is about to
+ * exit need not wait for that: a child that holds the VM's fds makes the
+ * final close its own, after the parent is gone (it waits for the parent's
+ * end of a pipe to close).  The child keeps nothing else open, so sockets,
+ * terminals and pipes of the parent close when the parent exits.
+ */
+void vm_detach_teardown(struct vm *vm)
+{
+	int pfd[2];
+	pid_t pid;
+
+	if (pipe(pfd) < 0)
+		return;
+	pid = fork();
+	if (pid < 0) {
+		close(pfd[0]);
+		close(pfd[1]);
+		return;
+	}
+	if (pid == 0) {
+		unsigned next = 0;
+		char c;
+
+		/* Keep the VM, its vCPUs and the pipe: close every range in between. */
+		for (;;) {
+			unsigned lowest = ~0u;
+
+			if ((unsigned)vm->fd >= next)
+				lowest = MIN(lowest, (unsigned)vm->fd);
+			if ((unsigned)pfd[0] >= next)
+				lowest = MIN(lowest, (unsigned)pfd[0]);
+			for (unsigned i = 0; i < vm->ncpus; i++)
+				if ((unsigned)vm->vcpus[i].fd >= next)
+					lowest = MIN(lowest, (unsigned)vm->vcpus[i].fd);
+			if (lowest == ~0u) {
+				close_range(next, ~0u, 0);
+				break;
+			}
+			if (lowest > next)
+				close_range(next, lowest - 1, 0);
+			next = lowest + 1;
+		}
+		while (read(pfd[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	close(pfd[0]);
+	/* pfd[1] stays open until this process exits. */
+}
+
 void vm_destroy(struct vm *vm)
 {
 	if (vm->devs)
