@@ -27,6 +27,12 @@ static inline void store16(uint16_t *p, uint16_t v)
 	__atomic_store_n(p, v, __ATOMIC_RELAXED);
 }
 
+/* The avail_event field after the used ring (EVENT_IDX), written by us. */
+static inline uint16_t *avail_event(struct virtq *q)
+{
+	return (uint16_t *)((uint8_t *)q->used + 4 + 8 * (size_t)q->size);
+}
+
 int virtq_enable(struct virtq *q, const struct gmem *mem)
 {
 	uint64_t n = q->size;
@@ -188,7 +194,7 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e)
 		return -EIO;
 	q->last_avail++;
 	if (q->event_idx)
-		store16((uint16_t *)&q->used->ring[q->size], q->last_avail);
+		store16(avail_event(q), q->last_avail);
 	return 1;
 }
 
@@ -241,7 +247,7 @@ bool virtq_notify_on(struct virtq *q)
 	if (!q->enabled || q->broken)
 		return false;
 	if (q->event_idx)
-		store16((uint16_t *)&q->used->ring[q->size], q->last_avail);
+		store16(avail_event(q), q->last_avail);
 	else
 		store16(&q->used->flags, 0);
 	/* The flag store must be visible before we look at avail->idx again. */
