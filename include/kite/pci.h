@@ -127,10 +127,7 @@ void pci_cfg_access(struct pci_bus *pb, unsigned busnr, unsigned devfn, unsigned
 /* Raises or lowers the device's INTx line (INTA), unless the guest disabled INTx. */
 void pci_intx(struct pci_dev *d, int level);
 
-/*
- * The GSI of slot S's pin P (0 = INTA): 16 + ((S + P) % 8).  The same rule as
- * the ACPI _PRT (acpi_pci_intx_gsi); both must agree.
- */
+/* The GSI of slot S's pin P (0 = INTA): acpi_pci_intx_gsi(), the DSDT _PRT's rule. */
 unsigned pci_intx_gsi(unsigned slot, unsigned pin);
 
 static inline uint16_t pci_cfg_read16(const struct pci_dev *d, unsigned off)

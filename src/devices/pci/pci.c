@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <kite/acpi.h>
 #include <kite/log.h>
 #include <kite/machine.h>
 #include <kite/msix.h>
@@ -16,9 +17,10 @@
 #define PCI_CAP_START 0x40
 #define PCI_CAP_LIMIT 0x100
 
+/* One rule for the DSDT's _PRT and for the Interrupt Line kite writes. */
 unsigned pci_intx_gsi(unsigned slot, unsigned pin)
 {
-	return 16 + ((slot + pin) % 8);
+	return acpi_pci_intx_gsi(slot, pin);
 }
 
 static void cfg_put(struct pci_dev *d, unsigned off, uint32_t v, unsigned len)
