@@ -77,5 +77,10 @@ void api_server_detach(struct api_server *s);
 /* Detaches, closes and removes the socket file. */
 void api_server_close(struct api_server *s);
 const char *api_server_path(const struct api_server *s);
+/*
+ * For kite run: opens api_path, or DIR/NAME.sock when it is NULL (see
+ * kite/api_registry.h); "none" opens nothing (*out = NULL, returns 0).
+ */
+int api_server_open_default(struct api_server **out, const char *api_path, const char *name);
 
 #endif

@@ -28,6 +28,24 @@ int cmd_run(int argc, char **argv);
 int cmd_host(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+/* Lifecycle commands over a VM's control socket (src/cli/cmd_{ls,ctl,info,console}.c). */
+int cmd_ls(int argc, char **argv);
+int cmd_pause(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_stop(int argc, char **argv);
+int cmd_shutdown(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
+int cmd_console(int argc, char **argv);
+
+/*
+ * One request to the VM `name` (a name or a socket path) for `kite CMD`:
+ * EXIT_OK with rep filled (any HTTP status), or EXIT_USAGE (no such VM) /
+ * EXIT_FAILURE_VM (no answer) after a one-line message.
+ */
+struct api_reply;
+int cli_vm_request(const char *cmd, const char *name, const char *method, const char *target, const char *json,
+		   struct api_reply *rep);
 
 /* Parses `kite run` options into cfg (no side effects); EXIT_OK or EXIT_USAGE after a message. */
 struct vm_config;

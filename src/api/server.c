@@ -443,3 +443,20 @@ const char *api_server_path(const struct api_server *s)
 {
 	return s->path;
 }
+
+int api_server_open_default(struct api_server **out, const char *api_path, const char *name)
+{
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int r;
+
+	*out = NULL;
+	if (api_path && !strcmp(api_path, "none"))
+		return 0;
+	if (!api_path) {
+		r = api_default_socket(name, path, sizeof(path));
+		if (r)
+			return r;
+		api_path = path;
+	}
+	return api_server_open(out, api_path);
+}

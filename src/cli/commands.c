@@ -17,6 +17,8 @@ const struct cli_command cli_commands[] = {
 	  "  --name NAME          name of the VM (default: kite-PID)\n"
 	  "  --reboot exit|restart  what a guest reset does (default exit, status 0)\n"
 	  "  --dump-acpi DIR      write the ACPI tables as DIR/<SIG>.dat and exit\n"
+	  "  --api PATH|none      control socket (default $XDG_RUNTIME_DIR/kite/NAME.sock, root:\n"
+	  "                       /run/kite/NAME.sock; docs/api.md); a NAME in use gives exit 2\n"
 	  "  -v, --verbose        more messages (repeat for debug)\n"
 	  "  -q, --quiet          errors only\n"
 	  "\n"
@@ -27,6 +29,23 @@ const struct cli_command cli_commands[] = {
 	  "\n"
 	  "Prints whether the host has hardware virtualization (VT-x/AMD-V with EPT/NPT) or a\n"
 	  "nested/emulated KVM, and the KVM capabilities kite uses.\n" },
+	{ "ls", cmd_ls, "list the running VMs (through their control sockets)",
+	  "usage: kite ls [--json]\n"
+	  "\n"
+	  "Lists every VM whose control socket answers in the runtime directory\n"
+	  "($KITE_RUNTIME_DIR, else $XDG_RUNTIME_DIR/kite, else /run/kite for root): name, pid,\n"
+	  "state, vCPUs, memory, uptime.  Sockets of VMs that died are removed.\n" },
+	{ "pause", cmd_pause, "pause a VM (every vCPU parked, devices quiet)",
+	  "usage: kite pause NAME\n\nNAME may also be a socket path.  Exit status: 0 done, 2 no such VM, 4 refused.\n" },
+	{ "resume", cmd_resume, "resume a paused VM", "usage: kite resume NAME\n" },
+	{ "stop", cmd_stop, "stop a VM now (like pulling the plug)", "usage: kite stop NAME\n" },
+	{ "shutdown", cmd_shutdown, "ask the guest to shut down (Ctrl-Alt-Del)",
+	  "usage: kite shutdown NAME\n\nSends Ctrl-Alt-Del on the i8042 keyboard port (PUT /actions SendCtrlAltDel);\n"
+	  "the guest decides what to do with it.\n" },
+	{ "info", cmd_info, "show a VM's configuration and state", "usage: kite info NAME [--json]\n" },
+	{ "stats", cmd_stats, "show a VM's exit counters and device counters", "usage: kite stats NAME [--json]\n" },
+	{ "console", cmd_console, "attach to the serial console of a VM run with --serial socket",
+	  "usage: kite console NAME\n\nCtrl-A x detaches; the VM keeps running.\n" },
 	{ "help", cmd_help, "show help for a command", "usage: kite help [COMMAND]\n" },
 	{ "version", cmd_version, "print kite's version", "usage: kite version | kite --version\n" },
 	{ NULL, NULL, NULL, NULL },
