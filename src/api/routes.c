@@ -68,7 +68,7 @@ void api_fault(struct api_response *resp, int status, const char *fmt, ...)
 /* Takes the reference to j. */
 static void api_json(struct api_response *resp, int status, json_t *j)
 {
-	char *s = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_REAL_PRECISION(9)) : NULL;
 
 	json_decref(j);
 	if (!s) {
