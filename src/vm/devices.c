@@ -16,8 +16,13 @@
 #include <kite/debug_exit.h>
 #include <kite/i8042.h>
 #include <kite/log.h>
+#include <kite/pci.h>
 #include <kite/term.h>
 #include <kite/uart.h>
+#include <kite/virtio.h>
+#include <kite/virtio_blk.h>
+#include <kite/virtio_console.h>
+#include <kite/virtio_rng.h>
 #include <kite/vm.h>
 #include <kite/x86_layout.h>
 
@@ -31,7 +36,11 @@ struct vm_devices {
 	struct cmos cmos;
 	struct debug_exit debug_exit;
 	struct acpi_pm acpi_pm;
-	bool com1_up, i8042_up, cmos_up, debug_exit_up, acpi_pm_up;
+	bool com1_up, i8042_up, cmos_up, debug_exit_up, acpi_pm_up, pci_up;
+	struct pci_bus pci;
+	struct virtio_blk *blk[KITE_MAX_DISKS];
+	struct virtio_console *vcon;
+	struct virtio_rng *rng;
 	int serial_out_fd; /* owned when it is a file */
 };
 
@@ -98,6 +107,31 @@ static int vm_legacy_devices(struct vm *vm)
 	return 0;
 }
 
+/* PCI bus 0 and the virtio devices of --disk, --console virtio and --rng. */
+static int vm_pci_devices(struct vm *vm)
+{
+	struct vm_devices *d = vm->devs;
+	int r;
+
+	r = pci_bus_init(&d->pci, &vm->machine);
+	if (r)
+		return r;
+	d->pci_up = true;
+	for (unsigned i = 0; i < vm->cfg.ndisks; i++) {
+		r = virtio_blk_create(&d->pci, &vm->machine, &vm->cfg.disks[i], &d->blk[i]);
+		if (r)
+			return r;
+	}
+	if (vm->cfg.console.kind != CONSOLE_NONE) {
+		r = virtio_console_create(&d->pci, &vm->machine, &vm->cfg.console, &d->vcon);
+		if (r)
+			return r;
+	}
+	if (vm->cfg.rng)
+		return virtio_rng_create(&d->pci, &vm->machine, &d->rng);
+	return 0;
+}
+
 /* The ACPI tables and the power device they name; with --dump-acpi, the dump too. */
 static int vm_acpi(struct vm *vm)
 {
@@ -127,6 +161,9 @@ int vm_devices_create(struct vm *vm)
 	r = vm_legacy_devices(vm);
 	if (r)
 		return r;
+	r = vm_pci_devices(vm);
+	if (r)
+		return r;
 	r = vm_acpi(vm);
 	if (r)
 		return r;
@@ -145,21 +182,51 @@ void vm_devices_stats(struct vm *vm, vm_stat_fn fn, void *opaque)
 	fn(opaque, "com1", "rx_bytes", __atomic_load_n(&u->rx_bytes, __ATOMIC_RELAXED));
 	fn(opaque, "com1", "tx_bytes", __atomic_load_n(&u->tx_bytes, __ATOMIC_RELAXED));
 	fn(opaque, "com1", "tx_dropped", __atomic_load_n(&u->tx_dropped, __ATOMIC_RELAXED));
+	for (unsigned i = 0; i < KITE_MAX_DISKS; i++) {
+		struct virtio_dev *v = vm->devs->blk[i] ? virtio_blk_dev(vm->devs->blk[i]) : NULL;
+
+		if (v)
+			fn(opaque, v->name, "interrupts", __atomic_load_n(&v->interrupts, __ATOMIC_RELAXED));
+	}
 }
 
-/* Backends that write guest memory from the event loop (virtio) stop here; none does yet. */
+/* virtio devices finish their in-flight requests and then leave guest memory alone. */
 void vm_devices_quiesce(struct vm *vm)
 {
+	struct vm_devices *d = vm->devs;
+
+	for (unsigned i = 0; i < KITE_MAX_DISKS; i++)
+		if (d->blk[i])
+			virtio_blk_quiesce(d->blk[i]);
+	if (d->vcon)
+		virtio_console_quiesce(d->vcon);
+	if (d->rng)
+		virtio_rng_quiesce(d->rng);
 }
 
 void vm_devices_resume(struct vm *vm)
 {
+	struct vm_devices *d = vm->devs;
+
+	for (unsigned i = 0; i < KITE_MAX_DISKS; i++)
+		if (d->blk[i])
+			virtio_blk_resume(d->blk[i]);
+	if (d->vcon)
+		virtio_console_resume(d->vcon);
+	if (d->rng)
+		virtio_rng_resume(d->rng);
 }
 
 void vm_devices_destroy(struct vm *vm)
 {
 	struct vm_devices *d = vm->devs;
 
+	for (unsigned i = 0; i < KITE_MAX_DISKS; i++)
+		virtio_blk_destroy(d->blk[i]);
+	virtio_console_destroy(d->vcon);
+	virtio_rng_destroy(d->rng);
+	if (d->pci_up)
+		pci_bus_exit(&d->pci);
 	if (d->acpi_pm_up)
 		acpi_pm_exit(&d->acpi_pm);
 	if (d->debug_exit_up)
