@@ -32,6 +32,9 @@ enum {
 	OPT_REBOOT,
 	OPT_DUMP_ACPI,
 	OPT_API,
+	OPT_DISK,
+	OPT_CONSOLE,
+	OPT_RNG,
 };
 
 static const struct option run_options[] = {
@@ -45,6 +48,9 @@ static const struct option run_options[] = {
 	{ "reboot", required_argument, NULL, OPT_REBOOT },
 	{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
 	{ "api", required_argument, NULL, OPT_API },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -61,6 +67,59 @@ static int parse_serial(const char *s, struct serial_config *sc)
 		sc->kind = SERIAL_FILE, sc->path = s + 5;
 	else
 		return cli_usage_error("run", "--serial '%s': expected stdio, file:PATH or none", s);
+	return 0;
+}
+
+/* --disk PATH[,ro][,id=NAME][,cache=none|writeback]; the file itself is checked when the VM is built. */
+static int parse_disk(const char *s, struct vm_config *cfg)
+{
+	char *copy, *cur, *key, *val;
+	struct disk_config *d;
+	int r;
+
+	if (cfg->ndisks == KITE_MAX_DISKS)
+		return cli_usage_error("run", "--disk: at most %d disks", KITE_MAX_DISKS);
+	d = &cfg->disks[cfg->ndisks];
+	memset(d, 0, sizeof(*d));
+	/* Lives as long as the configuration (the process). */
+	cur = copy = strdup(s);
+	if (!copy)
+		return -ENOMEM;
+	if (opts_next(&cur, &key, &val) != 1 || val)
+		return cli_usage_error("run", "--disk '%s': expected PATH[,ro][,id=NAME][,cache=none|writeback]", s);
+	d->path = key;
+	while ((r = opts_next(&cur, &key, &val)) == 1) {
+		if (!strcmp(key, "ro") && !val)
+			d->readonly = true;
+		else if (!strcmp(key, "id") && val && *val && strlen(val) < sizeof(d->id))
+			strcpy(d->id, val);
+		else if (!strcmp(key, "cache") && val && !strcmp(val, "none"))
+			d->cache = DISK_CACHE_NONE;
+		else if (!strcmp(key, "cache") && val && !strcmp(val, "writeback"))
+			d->cache = DISK_CACHE_WRITEBACK;
+		else
+			return cli_usage_error("run", "--disk '%s': bad option '%s' (ro, id=NAME of 1-20 characters, "
+					       "cache=none|writeback)", s, key);
+	}
+	if (r < 0)
+		return cli_usage_error("run", "--disk '%s': empty option", s);
+	cfg->ndisks++;
+	return 0;
+}
+
+/* --console virtio[,stdio|file:PATH|pty] or none. */
+static int parse_console(const char *s, struct console_config *c)
+{
+	if (!strcmp(s, "none"))
+		c->kind = CONSOLE_NONE;
+	else if (!strcmp(s, "virtio") || !strcmp(s, "virtio,stdio"))
+		c->kind = CONSOLE_STDIO;
+	else if (!strcmp(s, "virtio,pty"))
+		c->kind = CONSOLE_PTY;
+	else if (!strncmp(s, "virtio,file:", 12) && s[12])
+		c->kind = CONSOLE_FILE, c->path = s + 12;
+	else
+		return cli_usage_error("run", "--console '%s': expected virtio[,stdio|file:PATH|pty] or none", s);
 	return 0;
 }
 
@@ -123,6 +182,13 @@ static int run_parse_one(int opt, const char *arg, struct vm_config *cfg)
 		return 0;
 	case OPT_API:
 		cfg->api_path = arg;
+		return 0;
+	case OPT_DISK:
+		return parse_disk(arg, cfg);
+	case OPT_CONSOLE:
+		return parse_console(arg, &cfg->console);
+	case OPT_RNG:
+		cfg->rng = true;
 		return 0;
 	case 'v':
 		if (log_get_level() < LOG_DEBUG)
