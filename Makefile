@@ -64,11 +64,13 @@ deps:
 run: all
 	$(BUILD)/kite run --kernel build/guests/hello.elf
 
-# make test: unit tests under ASan+UBSan, then every integration test; one summary line.
+# make test: a clang build (warnings are errors there too), then the unit tests and every
+# integration test against kite built with ASan+UBSan; one summary line.
 test: deps
-	$(MAKE) kite guests
+	$(MAKE) guests
+	$(MAKE) CC=clang BUILD=build/clang kite
 	$(MAKE) SAN=1 unit kite
-	tests/run-all
+	KITE=$(abspath build/san/kite) tests/run-all
 
 test-unit: deps
 	$(MAKE) SAN=1 unit
@@ -76,6 +78,10 @@ test-unit: deps
 
 test-integration: all
 	tests/run-all --only integration
+
+test-asan: deps guests
+	$(MAKE) SAN=1 unit kite
+	KITE=$(abspath build/san/kite) tests/run-all
 
 test-valgrind: deps
 	$(MAKE) unit
