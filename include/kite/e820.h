@@ -38,7 +38,7 @@ int e820_clear(struct e820_map *map, uint64_t addr, uint64_t size);
 const struct e820_entry *e820_find(const struct e820_map *map, uint64_t addr, uint64_t size, uint32_t type);
 /* End of the RAM entry that starts the memory above 1 MiB (0 if none): the "mem_upper" RAM. */
 uint64_t e820_lowmem_end(const struct e820_map *map);
-/* "usable", "reserved", "ACPI data", "ACPI NVS", ... as Linux names them; buf for unknown types. */
+/* "usable", "reserved", "ACPI data", "ACPI NVS", ... as Linux names them; buf (32 bytes) for the others. */
 const char *e820_type_name(uint32_t type, char *buf, size_t len);
 /* "BIOS-e820: [mem 0x...-0x...] usable" lines, as Linux prints them; for tests and --verbose. */
 void e820_print(const struct e820_map *map, void (*out)(void *opaque, const char *line), void *opaque);

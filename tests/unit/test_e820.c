@@ -141,10 +141,12 @@ static void test_print_types(void **state)
 {
 	struct e820_map map = { 0 };
 	struct lines l;
-	char buf[16];
+	char buf[32];
 
-	assert_int_equal(e820_set(&map, 0, 0x1000, 7), 0);
-	assert_string_equal(print_map(&map, &l), "BIOS-e820: [mem 0x0000000000000000-0x0000000000000fff] type 7\n");
+	assert_int_equal(e820_set(&map, 0, 0x1000, 9), 0);
+	assert_int_equal(e820_set(&map, 0x1000, 0x1000, 7), 0);
+	assert_string_equal(print_map(&map, &l), "BIOS-e820: [mem 0x0000000000000000-0x0000000000000fff] type 9\n"
+						 "BIOS-e820: [mem 0x0000000000001000-0x0000000000001fff] persistent (type 7)\n");
 	assert_string_equal(e820_type_name(E820_ACPI, buf, sizeof(buf)), "ACPI data");
 	assert_string_equal(e820_type_name(E820_NVS, buf, sizeof(buf)), "ACPI NVS");
 	assert_string_equal(e820_type_name(E820_RESERVED, buf, sizeof(buf)), "reserved");

@@ -150,6 +150,12 @@ const char *e820_type_name(uint32_t type, char *buf, size_t len)
 		return "ACPI NVS";
 	case 5:
 		return "unusable";
+	case 7:  /* E820_TYPE_PMEM */
+	case 12: /* E820_TYPE_PRAM */
+		snprintf(buf, len, "persistent (type %u)", type);
+		return buf;
+	case 0xefffffff:
+		return "soft reserved";
 	default:
 		snprintf(buf, len, "type %u", type);
 		return buf;
@@ -158,7 +164,7 @@ const char *e820_type_name(uint32_t type, char *buf, size_t len)
 
 void e820_print(const struct e820_map *map, void (*out)(void *opaque, const char *line), void *opaque)
 {
-	char line[96], tbuf[16];
+	char line[112], tbuf[32];
 
 	for (unsigned i = 0; i < map->nr; i++) {
 		const struct e820_entry *e = &map->e[i];
