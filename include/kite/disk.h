@@ -37,6 +37,13 @@ void disk_close(struct disk *d);
 /* Full transfers (short ones retried); -errno, or -EIO at end of file. */
 int disk_preadv(struct disk *d, const struct iovec *iov, int n, uint64_t off);
 int disk_pwritev(struct disk *d, const struct iovec *iov, int n, uint64_t off);
+/*
+ * The same without ever blocking (RWF_NOWAIT): 0 when the whole transfer was
+ * done from/into the page cache, -EAGAIN when it would wait (or went short):
+ * the caller then hands it to a thread that may block.
+ */
+int disk_try_preadv(struct disk *d, const struct iovec *iov, int n, uint64_t off);
+int disk_try_pwritev(struct disk *d, const struct iovec *iov, int n, uint64_t off);
 int disk_flush(struct disk *d);
 /* Deallocates [off, off+len) (reads as zeroes afterwards on Linux filesystems). */
 int disk_discard(struct disk *d, uint64_t off, uint64_t len);

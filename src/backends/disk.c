@@ -203,6 +203,26 @@ int disk_pwritev(struct disk *d, const struct iovec *iov, int n, uint64_t off)
 	return disk_rw(d, iov, n, off, true);
 }
 
+static int disk_try(struct disk *d, const struct iovec *iov, int n, uint64_t off, bool write)
+{
+	ssize_t r;
+
+	if (d->direct || n > IOV_MAX || (write && d->readonly))
+		return -EAGAIN;
+	r = write ? pwritev2(d->fd, iov, n, (off_t)off, RWF_NOWAIT) : preadv2(d->fd, iov, n, (off_t)off, RWF_NOWAIT);
+	return r >= 0 && (size_t)r == iov_total(iov, n) ? 0 : -EAGAIN;
+}
+
+int disk_try_preadv(struct disk *d, const struct iovec *iov, int n, uint64_t off)
+{
+	return disk_try(d, iov, n, off, false);
+}
+
+int disk_try_pwritev(struct disk *d, const struct iovec *iov, int n, uint64_t off)
+{
+	return disk_try(d, iov, n, off, true);
+}
+
 int disk_flush(struct disk *d)
 {
 	if (d->readonly)

@@ -15,6 +15,8 @@
 
 #define BLK_WORKERS 4
 #define BLK_IOV_CAP (VIRTIO_BLK_SEG_MAX + 2)
+#define BLK_AGAIN   0xff       /* from blk_rw: not a status, retry on a worker */
+#define BLK_EXEC_AGAIN UINT32_MAX /* the same from blk_execute */
 
 struct blk_hdr {
 	uint32_t type;
@@ -66,7 +68,8 @@ static bool blk_range_ok(struct virtio_blk *b, uint64_t sector, uint64_t nsect)
 	return sector <= b->capacity && nsect <= b->capacity - sector;
 }
 
-static uint8_t blk_rw(struct virtio_blk *b, struct blk_req *r, const struct blk_hdr *h, uint32_t *written)
+static uint8_t blk_rw(struct virtio_blk *b, struct blk_req *r, const struct blk_hdr *h, uint32_t *written,
+		      bool nowait)
 {
 	struct virtq_elem *e = &r->e;
 	bool write = h->type == VIRTIO_BLK_T_OUT;
@@ -88,6 +91,15 @@ static uint8_t blk_rw(struct virtio_blk *b, struct blk_req *r, const struct blk_
 		return VIRTIO_BLK_S_IOERR;
 	if (!n)
 		return VIRTIO_BLK_S_OK;
+	if (nowait) {
+		err = write ? disk_try_pwritev(&b->disk, r->data, n, h->sector * DISK_SECTOR)
+			    : disk_try_preadv(&b->disk, r->data, n, h->sector * DISK_SECTOR);
+		if (err)
+			return BLK_AGAIN;
+		if (!write)
+			*written += (uint32_t)len;
+		return VIRTIO_BLK_S_OK;
+	}
 	err = write ? disk_pwritev(&b->disk, r->data, n, h->sector * DISK_SECTOR)
 		    : disk_preadv(&b->disk, r->data, n, h->sector * DISK_SECTOR);
 	if (err) {
@@ -138,8 +150,12 @@ static uint8_t blk_discard(struct virtio_blk *b, struct blk_req *r, uint32_t typ
 	return VIRTIO_BLK_S_OK;
 }
 
-/* Executes one request; returns the bytes written into the guest's buffers, status included. */
-static uint32_t blk_execute(struct virtio_blk *b, struct blk_req *r)
+/*
+ * Executes one request; returns the bytes written into the guest's buffers,
+ * status included.  With `nowait` (the event loop) only I/O that cannot block
+ * is done; anything else returns BLK_AGAIN without effect.
+ */
+static uint32_t blk_execute(struct virtio_blk *b, struct blk_req *r, bool nowait)
 {
 	struct virtq_elem *e = &r->e;
 	struct blk_hdr h;
@@ -151,10 +167,14 @@ static uint32_t blk_execute(struct virtio_blk *b, struct blk_req *r)
 		return 0;
 	}
 	iov_to_buf(e->iov, e->nout, 0, &h, sizeof(h));
+	if (nowait && h.type != VIRTIO_BLK_T_IN && h.type != VIRTIO_BLK_T_OUT)
+		return BLK_EXEC_AGAIN;
 	switch (h.type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
-		status = blk_rw(b, r, &h, &written);
+		status = blk_rw(b, r, &h, &written, nowait);
+		if (status == BLK_AGAIN)
+			return BLK_EXEC_AGAIN;
 		break;
 	case VIRTIO_BLK_T_FLUSH:
 		status = disk_flush(&b->disk) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
@@ -233,7 +253,7 @@ static void *blk_worker(void *opaque)
 		pthread_mutex_unlock(&b->lock);
 		if (!r)
 			return NULL;
-		written = blk_execute(b, r);
+		written = blk_execute(b, r, false);
 		virtio_complete(&b->vdev, 0, r->e.head, written);
 		blk_put_free(b, r);
 	}
@@ -249,6 +269,7 @@ static void blk_queue_notify(struct virtio_dev *v, unsigned qi)
 		virtio_queue_notify_off(v, qi);
 		for (;;) {
 			struct blk_req *r = blk_get_free(b);
+			uint32_t written;
 			int got;
 
 			if (!r)
@@ -258,7 +279,14 @@ static void blk_queue_notify(struct virtio_dev *v, unsigned qi)
 				blk_put_free(b, r);
 				break;
 			}
-			blk_submit(b, r);
+			/* Page-cache hits complete here, saving the hand-off to a worker. */
+			written = blk_execute(b, r, true);
+			if (written == BLK_EXEC_AGAIN) {
+				blk_submit(b, r);
+				continue;
+			}
+			virtio_complete(v, qi, r->e.head, written);
+			blk_put_free(b, r);
 		}
 	} while (virtio_queue_notify_on(v, qi));
 }
