@@ -255,7 +255,8 @@ static void vcpu_fail(struct vcpu *v, const char *what)
 	/* Only the first failing vCPU prints its state: the rest are collateral. */
 	pthread_mutex_lock(&v->vm->lock);
 	if (v->vm->stop == STOP_NONE) {
-		pr_err("vCPU %u: %s", v->index, what);
+		/* The reason itself is the last line kite prints (see cmd_run). */
+		pr_err("vCPU %u state at the failure:", v->index);
 		vcpu_dump(v);
 	}
 	pthread_mutex_unlock(&v->vm->lock);
