@@ -14,6 +14,7 @@
 #define KITE_MAX_CPUS  64
 #define KITE_MAX_DISKS 16
 #define KITE_NAME_MAX  64
+#define KITE_MAX_NETS  8
 
 enum serial_kind { SERIAL_STDIO, SERIAL_FILE, SERIAL_NONE, SERIAL_SOCKET };
 
@@ -38,6 +39,14 @@ struct console_config {
 	const char *path;       /* CONSOLE_FILE */
 };
 
+/* --net tap=NAME[,mac=MAC] or --net fd=N[,mac=MAC] (virtio-net over a TAP). */
+struct net_config {
+	const char *tap; /* interface name, or NULL with fd */
+	int fd;          /* an open TAP fd (IFF_VNET_HDR), or -1 */
+	uint8_t mac[6];
+	bool mac_set;    /* else derived from the VM name */
+};
+
 enum reboot_action { REBOOT_EXIT, REBOOT_RESTART };
 
 struct vm_config {
@@ -53,8 +62,17 @@ struct vm_config {
 	struct disk_config disks[KITE_MAX_DISKS];
 	unsigned ndisks;
 	struct console_config console;
+	struct net_config nets[KITE_MAX_NETS];
+	unsigned nnets;
 	bool rng;
 	const char *api_path;
+	/*
+	 * Restore and incoming migration (src/state, src/migrate): no loader and
+	 * no firmware tables, as RAM comes from a snapshot or a stream;
+	 * mem_file maps RAM MAP_PRIVATE from that file (gmem_map_file).
+	 */
+	bool incoming;
+	const char *mem_file;
 };
 
 #endif

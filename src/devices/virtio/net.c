@@ -1,0 +1,612 @@
+// SPDX-License-Identifier: MIT
+/* virtio-net over a TAP device (see include/kite/virtio_net.h). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include <kite/config.h>
+#include <kite/event.h>
+#include <kite/log.h>
+#include <kite/machine.h>
+#include <kite/tap.h>
+#include <kite/util.h>
+#include <kite/virtio.h>
+#include <kite/virtio_net.h>
+
+#define F(bit) (1ull << (bit))
+#define NET_FEATURES                                                                                           \
+	(F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_MAC) | F(VIRTIO_NET_F_GUEST_TSO4) | \
+	 F(VIRTIO_NET_F_GUEST_TSO6) | F(VIRTIO_NET_F_GUEST_ECN) | F(VIRTIO_NET_F_HOST_TSO4) |                   \
+	 F(VIRTIO_NET_F_HOST_TSO6) | F(VIRTIO_NET_F_HOST_ECN) | F(VIRTIO_NET_F_MRG_RXBUF) |                     \
+	 F(VIRTIO_NET_F_STATUS))
+
+#define HDR_LEN        TAP_VNET_HDR_LEN
+#define MIN_FRAME      14          /* an Ethernet header */
+#define TX_IOV_CAP     256
+#define RX_MAX_CHAINS  VIRTIO_NET_QUEUE_SIZE
+#define RX_IOV_POOL    4096
+#define RX_CHAIN_IOVS  256         /* room left before one more chain may be popped */
+#define BUDGET         256         /* packets per callback, so RX and TX take turns */
+
+struct virtio_net {
+	struct virtio_dev vdev;
+	struct tap tap;
+	bool tap_added;     /* tap fd is in the event loop */
+	uint32_t poll_mask; /* what the loop watches the tap fd for */
+	bool link_gone;     /* the interface was deleted under us */
+	/* Device config; guarded by vdev.lock. */
+	uint8_t mac[6];
+	uint16_t status;
+	unsigned reset_gen; /* bumped by each reset, so a stashed packet from before is dropped */
+
+	/* RX (loop thread): one packet read from the TAP that no guest buffer took yet. */
+	uint8_t *rxbuf;
+	size_t rx_len;
+	unsigned rx_gen;
+	bool rx_wait;       /* waiting for the guest to post RX buffers */
+	struct virtq_elem rxe[RX_MAX_CHAINS];
+	uint32_t rxlen[RX_MAX_CHAINS];
+	struct iovec rxiov[RX_IOV_POOL];
+
+	/* TX (loop thread). */
+	bool tx_wait;       /* the TAP said EAGAIN: waiting for EPOLLOUT */
+	struct virtq_elem txe;
+	struct iovec txiov[TX_IOV_CAP];
+
+	struct virtio_net_stats st;
+	struct ratelimit rl;
+};
+
+struct virtio_dev *virtio_net_dev(struct virtio_net *n)
+{
+	return &n->vdev;
+}
+
+const char *virtio_net_tap_name(struct virtio_net *n)
+{
+	return n->tap.name;
+}
+
+#define STAT_ADD(n, field, v) __atomic_add_fetch(&(n)->st.field, (v), __ATOMIC_RELAXED)
+
+void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *s)
+{
+	const uint64_t *src = (const uint64_t *)&n->st;
+	uint64_t *dst = (uint64_t *)s;
+
+	for (unsigned i = 0; i < sizeof(*s) / sizeof(uint64_t); i++)
+		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+bool virtio_net_link_up(struct virtio_net *n)
+{
+	bool up;
+
+	pthread_mutex_lock(&n->vdev.lock);
+	up = n->status & VIRTIO_NET_S_LINK_UP;
+	pthread_mutex_unlock(&n->vdev.lock);
+	return up;
+}
+
+void virtio_net_mac(struct virtio_net *n, uint8_t mac[6])
+{
+	pthread_mutex_lock(&n->vdev.lock);
+	memcpy(mac, n->mac, 6);
+	pthread_mutex_unlock(&n->vdev.lock);
+}
+
+/* ---- MAC addresses ---- */
+
+void virtio_net_default_mac(const char *vm_name, unsigned index, uint8_t mac[6])
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64 */
+	char buf[KITE_NAME_MAX + 16];
+	int len = snprintf(buf, sizeof(buf), "%s/net%u", vm_name ? vm_name : "", index);
+
+	for (int i = 0; i < len && i < (int)sizeof(buf); i++) {
+		h ^= (uint8_t)buf[i];
+		h *= 0x100000001b3ull;
+	}
+	for (unsigned i = 0; i < 6; i++)
+		mac[i] = (uint8_t)(h >> (8 * i));
+	mac[0] = (uint8_t)((mac[0] & 0xfc) | 0x02); /* locally administered, unicast */
+}
+
+int virtio_net_parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned b[6];
+	char end;
+
+	if (!s || strlen(s) != 17 ||
+	    sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &end) != 6)
+		return -EINVAL;
+	for (unsigned i = 0; i < 6; i++) {
+		if (s[3 * i + 2] != ':' && i < 5)
+			return -EINVAL;
+		mac[i] = (uint8_t)b[i];
+	}
+	return (mac[0] & 1) ? -EINVAL : 0;
+}
+
+/* ---- polling the TAP ---- */
+
+static void net_update_poll(struct virtio_net *n)
+{
+	uint32_t want = 0;
+
+	if (!n->tap_added)
+		return;
+	if (!n->rx_wait)
+		want |= EPOLLIN;
+	if (n->tx_wait)
+		want |= EPOLLOUT;
+	if (want != n->poll_mask && event_loop_mod(n->vdev.m->loop, n->tap.fd, want) == 0)
+		n->poll_mask = want;
+}
+
+/* The interface was deleted: report once, stop watching it, tell the guest the link is down. */
+static void net_link_lost(struct virtio_net *n, int err)
+{
+	struct virtio_dev *v = &n->vdev;
+
+	if (n->link_gone)
+		return;
+	n->link_gone = true;
+	pr_warn("virtio %s: tap %s is gone (%s): link down, packets are dropped", v->name, n->tap.name,
+		strerror(err));
+	if (n->tap_added)
+		event_loop_del(v->m->loop, n->tap.fd);
+	n->tap_added = false;
+	n->rx_len = 0;
+	n->tx_wait = false;
+	virtio_kick(v, VIRTIO_NET_TXQ); /* chains waiting for the TAP are dropped now */
+	pthread_mutex_lock(&v->lock);
+	n->status &= (uint16_t)~VIRTIO_NET_S_LINK_UP;
+	if ((v->status & VIRTIO_STATUS_DRIVER_OK) && virtio_has_feature(v, VIRTIO_NET_F_STATUS))
+		virtio_config_changed(v);
+	pthread_mutex_unlock(&v->lock);
+}
+
+/* ---- returning chains ---- */
+
+/*
+ * Gives `k` popped chains back to the ring untouched, as if never taken:
+ * a packet that did not fit waits in the device, the buffers stay the
+ * guest's, and nothing is in flight while we wait.
+ */
+static void net_unpop(struct virtio_net *n, unsigned qi, unsigned k)
+{
+	struct virtio_dev *v = &n->vdev;
+
+	if (!k)
+		return;
+	pthread_mutex_lock(&v->lock);
+	if (!v->resetting && v->q[qi].vq.enabled)
+		v->q[qi].vq.last_avail = (uint16_t)(v->q[qi].vq.last_avail - k);
+	pthread_mutex_unlock(&v->lock);
+	while (k--)
+		virtio_drop(v);
+}
+
+/*
+ * Returns the k chains of one received packet.  A driver reads num_buffers
+ * from the first and then takes the others at once, so the used index must
+ * cover all of them when it moves: the first k-1 entries are written ahead
+ * of the index here, and virtio_complete of the last publishes the lot.
+ */
+static void net_push_packet(struct virtio_net *n, unsigned k)
+{
+	struct virtio_dev *v = &n->vdev;
+	struct virtq *q = &v->q[VIRTIO_NET_RXQ].vq;
+
+	pthread_mutex_lock(&v->lock);
+	if (!v->resetting && q->enabled) {
+		for (unsigned i = 0; i + 1 < k; i++) {
+			struct virtq_used_elem *u = &q->used->ring[q->used_idx % q->size];
+
+			__atomic_store_n(&u->id, n->rxe[i].head, __ATOMIC_RELAXED);
+			__atomic_store_n(&u->len, n->rxlen[i], __ATOMIC_RELAXED);
+			q->used_idx++;
+		}
+	}
+	pthread_mutex_unlock(&v->lock);
+	for (unsigned i = 0; i + 1 < k; i++)
+		virtio_drop(v); /* the last chain keeps the device busy until it is pushed */
+	virtio_complete(v, VIRTIO_NET_RXQ, n->rxe[k - 1].head, n->rxlen[k - 1]);
+}
+
+/* ---- RX: TAP -> guest ---- */
+
+static void rx_drop(struct virtio_net *n, const char *why)
+{
+	STAT_ADD(n, rx_dropped, 1);
+	pr_warn_ratelimited(&n->rl, "virtio %s: RX packet of %zu bytes dropped: %s", n->vdev.name, n->rx_len, why);
+	n->rx_len = 0;
+}
+
+/* Pops chain k of the packet; 1, 0 (no buffer), or -1 (no room left: the packet cannot be placed). */
+static int rx_pop(struct virtio_net *n, unsigned k, unsigned *iov_used)
+{
+	struct virtq_elem *e = &n->rxe[k];
+	int r;
+
+	if (k == RX_MAX_CHAINS || RX_IOV_POOL - *iov_used < RX_CHAIN_IOVS)
+		return -1;
+	e->iov = n->rxiov + *iov_used;
+	e->cap = RX_IOV_POOL - *iov_used;
+	r = virtio_pop(&n->vdev, VIRTIO_NET_RXQ, e);
+	if (r < 0)
+		return -1;
+	if (r > 0)
+		*iov_used += e->nout + e->nin;
+	return r;
+}
+
+/* Places the stashed packet in guest buffers; false if the guest has too few (nothing is taken then). */
+static bool rx_deliver(struct virtio_net *n)
+{
+	struct virtio_dev *v = &n->vdev;
+	bool mrg = virtio_has_feature(v, VIRTIO_NET_F_MRG_RXBUF);
+	unsigned k = 0, iov_used = 0;
+	size_t off = 0;
+	uint16_t nbuf;
+
+	if (__atomic_load_n(&n->reset_gen, __ATOMIC_ACQUIRE) != n->rx_gen) {
+		n->rx_len = 0; /* read before a reset: its offloads may not be what the new driver accepts */
+		return true;
+	}
+	while (off < n->rx_len) {
+		struct virtq_elem *e = &n->rxe[k];
+		int r = rx_pop(n, k, &iov_used);
+
+		if (r == 0) {
+			net_unpop(n, VIRTIO_NET_RXQ, k);
+			return false;
+		}
+		if (r < 0 || (k == 0 && e->in_len < HDR_LEN) || (!mrg && e->in_len < n->rx_len)) {
+			net_unpop(n, VIRTIO_NET_RXQ, k + (r > 0));
+			rx_drop(n, r < 0 ? "guest buffers too small or too many" : "guest buffer too small");
+			return true;
+		}
+		n->rxlen[k] = (uint32_t)iov_from_buf(e->iov + e->nout, e->nin, 0, n->rxbuf + off, n->rx_len - off);
+		off += n->rxlen[k++];
+	}
+	/* num_buffers: the TAP leaves it undefined; 1 without MRG_RXBUF (virtio 1.x, 5.1.6.4). */
+	nbuf = (uint16_t)k;
+	iov_from_buf(n->rxe[0].iov + n->rxe[0].nout, n->rxe[0].nin, offsetof(struct virtio_net_hdr_v1, num_buffers),
+		     &nbuf, sizeof(nbuf));
+	STAT_ADD(n, rx_packets, 1);
+	STAT_ADD(n, rx_bytes, n->rx_len - HDR_LEN);
+	n->rx_len = 0;
+	net_push_packet(n, k);
+	return true;
+}
+
+/* No buffer for the stashed packet: stop reading the TAP until the guest posts some. */
+static void rx_stall(struct virtio_net *n)
+{
+	if (!n->rx_wait)
+		STAT_ADD(n, rx_waits, 1);
+	n->rx_wait = true;
+	net_update_poll(n);
+}
+
+/* Delivers the stashed packet if there is one; false while the guest has no room for it. */
+static bool rx_flush(struct virtio_net *n)
+{
+	if (n->rx_len && !rx_deliver(n)) {
+		rx_stall(n);
+		/* Buffers posted between our look and the kick re-enable would be missed: look again. */
+		if (!virtio_queue_notify_on(&n->vdev, VIRTIO_NET_RXQ) || !rx_deliver(n))
+			return false;
+	}
+	if (n->rx_wait) {
+		n->rx_wait = false;
+		net_update_poll(n);
+	}
+	return true;
+}
+
+/* Moves packets from the TAP to the guest; also run when the guest posts RX buffers. */
+static void rx_pump(struct virtio_net *n)
+{
+	for (unsigned i = 0; i < BUDGET && !n->link_gone; i++) {
+		ssize_t r;
+
+		if (!rx_flush(n))
+			return;
+		r = tap_read(&n->tap, n->rxbuf, VIRTIO_NET_MAX_PACKET + HDR_LEN);
+		if (r == -EAGAIN)
+			return;
+		if (r < 0) {
+			if (tap_gone_error((int)-r))
+				net_link_lost(n, (int)-r);
+			else
+				pr_warn_ratelimited(&n->rl, "virtio %s: tap %s read: %s", n->vdev.name, n->tap.name,
+						    strerror((int)-r));
+			return;
+		}
+		n->rx_len = (size_t)r;
+		n->rx_gen = __atomic_load_n(&n->reset_gen, __ATOMIC_ACQUIRE);
+		if (n->rx_len < HDR_LEN + MIN_FRAME)
+			rx_drop(n, "runt");
+	}
+	/* Budget spent with more to read: level-triggered epoll calls again. */
+	if (!n->link_gone)
+		rx_flush(n);
+}
+
+/* ---- TX: guest -> TAP ---- */
+
+/* One chain; false when the TAP is full (the chain went back to the ring). */
+static bool tx_one(struct virtio_net *n)
+{
+	struct virtio_dev *v = &n->vdev;
+	struct virtq_elem *e = &n->txe;
+	ssize_t w;
+
+	if (n->link_gone) {
+		STAT_ADD(n, tx_dropped, 1);
+		virtio_complete(v, VIRTIO_NET_TXQ, e->head, 0);
+		return true;
+	}
+	if (e->out_len < HDR_LEN + MIN_FRAME || e->out_len > VIRTIO_NET_MAX_PACKET + HDR_LEN) {
+		STAT_ADD(n, tx_errors, 1);
+		pr_warn_ratelimited(&n->rl, "virtio %s: TX packet of %zu bytes dropped (header %d + 14..%d)", v->name,
+				    e->out_len, HDR_LEN, VIRTIO_NET_MAX_PACKET);
+		virtio_complete(v, VIRTIO_NET_TXQ, e->head, 0);
+		return true;
+	}
+	w = tap_writev(&n->tap, e->iov, (int)e->nout);
+	if (w == -EAGAIN) {
+		net_unpop(n, VIRTIO_NET_TXQ, 1);
+		return false;
+	}
+	if (w < 0) {
+		if (tap_gone_error((int)-w)) {
+			net_link_lost(n, (int)-w);
+			STAT_ADD(n, tx_dropped, 1);
+		} else {
+			/* E.g. EINVAL for a GSO header the kernel refuses: the guest's packet, not our problem. */
+			STAT_ADD(n, tx_errors, 1);
+			pr_warn_ratelimited(&n->rl, "virtio %s: TX to tap %s: %s", v->name, n->tap.name,
+					    strerror((int)-w));
+		}
+	} else {
+		STAT_ADD(n, tx_packets, 1);
+		STAT_ADD(n, tx_bytes, e->out_len - HDR_LEN);
+	}
+	virtio_complete(v, VIRTIO_NET_TXQ, e->head, 0);
+	return true;
+}
+
+static void tx_run(struct virtio_net *n)
+{
+	struct virtio_dev *v = &n->vdev;
+	unsigned done = 0;
+
+	if (n->tx_wait)
+		return;
+	do {
+		virtio_queue_notify_off(v, VIRTIO_NET_TXQ);
+		while (virtio_pop(v, VIRTIO_NET_TXQ, &n->txe) > 0) {
+			if (!tx_one(n)) {
+				STAT_ADD(n, tx_waits, 1);
+				n->tx_wait = true;
+				virtio_queue_notify_on(v, VIRTIO_NET_TXQ);
+				net_update_poll(n);
+				return;
+			}
+			if (++done == BUDGET) {
+				/* Let RX and other devices run; the loop calls us again. */
+				virtio_kick(v, VIRTIO_NET_TXQ);
+				return;
+			}
+		}
+	} while (virtio_queue_notify_on(v, VIRTIO_NET_TXQ));
+}
+
+/* ---- event loop callbacks ---- */
+
+static void net_tap_event(void *opaque, uint32_t events)
+{
+	struct virtio_net *n = opaque;
+
+	if ((events & EPOLLOUT) && n->tx_wait) {
+		n->tx_wait = false;
+		net_update_poll(n);
+		tx_run(n);
+	}
+	if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+		rx_pump(n);
+	/* An error event that a read did not explain would fire forever: the interface is unusable. */
+	if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN) && n->tap_added)
+		net_link_lost(n, EIO);
+}
+
+static void net_queue_notify(struct virtio_dev *v, unsigned qi)
+{
+	struct virtio_net *n = v->priv;
+
+	if (qi == VIRTIO_NET_TXQ)
+		tx_run(n);
+	else
+		rx_pump(n);
+}
+
+/* ---- transport hooks (vdev.lock held) ---- */
+
+static void net_cfg_read(struct virtio_dev *v, unsigned off, uint8_t *data, unsigned len)
+{
+	struct virtio_net *n = v->priv;
+	uint8_t cfg[VIRTIO_NET_CFG_SIZE] = { 0 };
+	uint16_t pairs = 1;
+
+	memcpy(cfg + VIRTIO_NET_CFG_MAC, n->mac, 6);
+	memcpy(cfg + VIRTIO_NET_CFG_STATUS, &n->status, 2);
+	memcpy(cfg + VIRTIO_NET_CFG_PAIRS, &pairs, 2);
+	memcpy(data, cfg + off, len);
+}
+
+static unsigned net_offloads(struct virtio_dev *v)
+{
+	unsigned o = 0;
+
+	if (virtio_has_feature(v, VIRTIO_NET_F_GUEST_CSUM))
+		o |= TAP_OFF_CSUM;
+	if (virtio_has_feature(v, VIRTIO_NET_F_GUEST_TSO4))
+		o |= TAP_OFF_TSO4;
+	if (virtio_has_feature(v, VIRTIO_NET_F_GUEST_TSO6))
+		o |= TAP_OFF_TSO6;
+	if (virtio_has_feature(v, VIRTIO_NET_F_GUEST_ECN))
+		o |= TAP_OFF_ECN;
+	return o;
+}
+
+static void net_driver_ok(struct virtio_dev *v)
+{
+	struct virtio_net *n = v->priv;
+
+	/* The TAP hands us only what the guest can take: no GSO to a driver without GUEST_TSO. */
+	if (n->tap.fd >= 0)
+		tap_set_offload(&n->tap, net_offloads(v));
+}
+
+static void net_reset(struct virtio_dev *v)
+{
+	struct virtio_net *n = v->priv;
+
+	__atomic_add_fetch(&n->reset_gen, 1, __ATOMIC_RELEASE);
+	if (n->tap.fd >= 0)
+		tap_set_offload(&n->tap, 0);
+}
+
+static const struct virtio_ops net_ops = {
+	.queue_notify = net_queue_notify,
+	.cfg_read = net_cfg_read,
+	.driver_ok = net_driver_ok,
+	.reset = net_reset,
+};
+
+/* ---- life cycle ---- */
+
+static int net_open_tap(struct virtio_net *n, const struct net_config *cfg)
+{
+	if (cfg->tap)
+		return tap_open(&n->tap, cfg->tap);
+	if (cfg->fd >= 0)
+		return tap_open_fd(&n->tap, cfg->fd);
+	pr_err("virtio-net: no backend (tap=NAME or fd=N)");
+	return -EINVAL;
+}
+
+int virtio_net_create(struct pci_bus *pci, struct machine *m, const struct net_config *cfg, const char *vm_name,
+		      unsigned index, struct virtio_net **out)
+{
+	struct virtio_net *n = calloc(1, sizeof(*n));
+	char name[16];
+	int r;
+
+	if (!n)
+		return -ENOMEM;
+	n->tap.fd = -1;
+	n->rxbuf = malloc(VIRTIO_NET_MAX_PACKET + HDR_LEN);
+	if (!n->rxbuf) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	r = net_open_tap(n, cfg);
+	if (r)
+		goto fail;
+	if (cfg->mac_set)
+		memcpy(n->mac, cfg->mac, 6);
+	else
+		virtio_net_default_mac(vm_name, index, n->mac);
+	n->status = VIRTIO_NET_S_LINK_UP;
+	n->txe.iov = n->txiov;
+	n->txe.cap = TX_IOV_CAP;
+	n->vdev.priv = n;
+	snprintf(name, sizeof(name), "net%u", index);
+	r = virtio_dev_init(&n->vdev, pci, m, name, VIRTIO_ID_NET, 0x020000, NET_FEATURES, 2, VIRTIO_NET_QUEUE_SIZE,
+			    VIRTIO_NET_CFG_SIZE, &net_ops);
+	if (r)
+		goto fail_tap;
+	/* Polled for input once the guest is ready (rx_kick); errors are reported regardless. */
+	r = event_loop_add(m->loop, n->tap.fd, 0, net_tap_event, n);
+	if (r) {
+		virtio_dev_exit(&n->vdev);
+		goto fail_tap;
+	}
+	n->tap_added = true;
+	n->rx_wait = true;
+	pr_info("virtio %s: tap %s, mac %02x:%02x:%02x:%02x:%02x:%02x", name, n->tap.name, n->mac[0], n->mac[1],
+		n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+	*out = n;
+	return 0;
+fail_tap:
+	tap_close(&n->tap);
+fail:
+	free(n->rxbuf);
+	free(n);
+	return r;
+}
+
+void virtio_net_destroy(struct virtio_net *n)
+{
+	if (!n)
+		return;
+	if (n->tap_added)
+		event_loop_del(n->vdev.m->loop, n->tap.fd);
+	virtio_dev_exit(&n->vdev);
+	tap_close(&n->tap);
+	free(n->rxbuf);
+	free(n);
+}
+
+void virtio_net_quiesce(struct virtio_net *n)
+{
+	virtio_quiesce(&n->vdev);
+}
+
+void virtio_net_resume(struct virtio_net *n)
+{
+	virtio_resume(&n->vdev);
+}
+
+void virtio_net_save(struct virtio_net *n, struct virtio_net_state *s)
+{
+	virtio_save(&n->vdev, &s->vio);
+	pthread_mutex_lock(&n->vdev.lock);
+	memcpy(s->mac, n->mac, 6);
+	s->status = n->status;
+	pthread_mutex_unlock(&n->vdev.lock);
+}
+
+int virtio_net_load(struct virtio_net *n, const struct virtio_net_state *s)
+{
+	int r = virtio_load(&n->vdev, &s->vio);
+
+	if (r)
+		return r;
+	pthread_mutex_lock(&n->vdev.lock);
+	memcpy(n->mac, s->mac, 6);
+	/* The link is what this host's TAP says, not what the source's was. */
+	n->status = n->link_gone ? 0 : VIRTIO_NET_S_LINK_UP;
+	if (n->tap.fd >= 0 && !n->link_gone)
+		tap_set_offload(&n->tap, net_offloads(&n->vdev));
+	if (n->status != s->status && (n->vdev.status & VIRTIO_STATUS_DRIVER_OK))
+		virtio_config_changed(&n->vdev);
+	pthread_mutex_unlock(&n->vdev.lock);
+	return 0;
+}
+
+void virtio_net_set_mac(struct virtio_net *n, const uint8_t mac[6])
+{
+	pthread_mutex_lock(&n->vdev.lock);
+	memcpy(n->mac, mac, 6);
+	if (n->vdev.status & VIRTIO_STATUS_DRIVER_OK)
+		virtio_config_changed(&n->vdev);
+	pthread_mutex_unlock(&n->vdev.lock);
+}
