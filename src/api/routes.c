@@ -60,6 +60,10 @@ void api_fault(struct api_response *resp, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	/* Messages quote client bytes (paths, keys cut at a length): keep them printable ASCII, so valid UTF-8. */
+	for (char *c = msg; *c; c++)
+		if ((unsigned char)*c < ' ' || (unsigned char)*c > '~')
+			*c = '?';
 	j = json_pack("{s:s}", "fault_message", msg);
 	api_set_body(resp, status, "application/json", j ? json_dumps(j, JSON_COMPACT) : NULL);
 	json_decref(j);
@@ -72,7 +76,7 @@ static void api_json(struct api_response *resp, int status, json_t *j)
 
 	json_decref(j);
 	if (!s) {
-		api_fault(resp, 500, "out of memory building the response");
+		api_fault(resp, 500, "cannot build the response (out of memory, or text that is not UTF-8)");
 		return;
 	}
 	api_set_body(resp, status, "application/json", s);

@@ -116,6 +116,13 @@ static void test_actions(void **state)
 	expect_fault(400, NULL);
 }
 
+/* Found by fuzz_http: a non-UTF-8 path must still give a JSON fault. */
+static void test_non_utf8_path(void **state)
+{
+	assert_int_equal(decode("GET", "/t\xff\xfe", NULL), -1);
+	expect_fault(404, "/t??");
+}
+
 static void test_console_needs_upgrade(void **state)
 {
 	assert_int_equal(decode("GET", "/kite/console", NULL), -1);
@@ -126,8 +133,8 @@ static void test_fault_is_valid_json_even_with_quotes(void **state)
 {
 	api_response_free(&resp);
 	memset(&resp, 0, sizeof(resp));
-	api_fault(&resp, 400, "a \"quoted\" \\ thing\n");
-	assert_string_equal(resp.body, "{\"fault_message\":\"a \\\"quoted\\\" \\\\ thing\\n\"}");
+	api_fault(&resp, 400, "a \"quoted\" \\ thing\n\xff");
+	assert_string_equal(resp.body, "{\"fault_message\":\"a \\\"quoted\\\" \\\\ thing??\"}");
 	api_response_free(&resp);
 }
 
@@ -139,6 +146,7 @@ int main(void)
 		cmocka_unit_test(test_vm_state),
 		cmocka_unit_test(test_vm_state_errors),
 		cmocka_unit_test(test_actions),
+		cmocka_unit_test(test_non_utf8_path),
 		cmocka_unit_test(test_console_needs_upgrade),
 		cmocka_unit_test(test_fault_is_valid_json_even_with_quotes),
 	};
