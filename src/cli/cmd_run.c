@@ -15,6 +15,7 @@
 #include <kite/event.h>
 #include <kite/log.h>
 #include <kite/util.h>
+#include <kite/virtio_net.h>
 #include <kite/vm.h>
 
 #define DEFAULT_MEM (128 * MiB)
@@ -35,6 +36,7 @@ enum {
 	OPT_DISK,
 	OPT_CONSOLE,
 	OPT_RNG,
+	OPT_NET,
 };
 
 static const struct option run_options[] = {
@@ -51,6 +53,7 @@ static const struct option run_options[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -104,6 +107,40 @@ static int parse_disk(const char *s, struct vm_config *cfg)
 	if (r < 0)
 		return cli_usage_error("run", "--disk '%s': empty option", s);
 	cfg->ndisks++;
+	return 0;
+}
+
+/* --net tap=NAME[,mac=MAC] or --net fd=N[,mac=MAC]; the TAP itself is opened when the VM is built. */
+static int parse_net(const char *s, struct vm_config *cfg)
+{
+	const char *usage = "expected tap=NAME[,mac=MAC] or fd=N[,mac=MAC]";
+	char *copy, *cur, *key, *val;
+	struct net_config *n;
+	uint64_t fd;
+	int r;
+
+	if (cfg->nnets == KITE_MAX_NETS)
+		return cli_usage_error("run", "--net: at most %d interfaces", KITE_MAX_NETS);
+	n = &cfg->nets[cfg->nnets];
+	memset(n, 0, sizeof(*n));
+	n->fd = -1;
+	cur = copy = strdup(s); /* lives as long as the configuration */
+	if (!copy)
+		return -ENOMEM;
+	while ((r = opts_next(&cur, &key, &val)) == 1) {
+		if (!strcmp(key, "tap") && val && *val && strlen(val) < 16 && !n->tap && n->fd < 0)
+			n->tap = val;
+		else if (!strcmp(key, "fd") && val && !n->tap && n->fd < 0 && parse_uint(val, 0, 1 << 20, &fd) == 0)
+			n->fd = (int)fd;
+		else if (!strcmp(key, "mac") && val && virtio_net_parse_mac(val, n->mac) == 0)
+			n->mac_set = true;
+		else
+			return cli_usage_error("run", "--net '%s': bad option '%s' (%s; MAC as 52:54:00:12:34:56, "
+					       "unicast)", s, key, usage);
+	}
+	if (r < 0 || (!n->tap && n->fd < 0))
+		return cli_usage_error("run", "--net '%s': %s", s, usage);
+	cfg->nnets++;
 	return 0;
 }
 
@@ -190,6 +227,8 @@ static int run_parse_one(int opt, const char *arg, struct vm_config *cfg)
 	case OPT_RNG:
 		cfg->rng = true;
 		return 0;
+	case OPT_NET:
+		return parse_net(arg, cfg);
 	case 'v':
 		if (log_get_level() < LOG_DEBUG)
 			log_set_level(log_get_level() + 1);

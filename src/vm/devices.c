@@ -22,6 +22,7 @@
 #include <kite/virtio.h>
 #include <kite/virtio_blk.h>
 #include <kite/virtio_console.h>
+#include <kite/virtio_net.h>
 #include <kite/virtio_rng.h>
 #include <kite/vm.h>
 #include <kite/x86_layout.h>
@@ -40,6 +41,7 @@ struct vm_devices {
 	struct pci_bus pci;
 	struct virtio_blk *blk[KITE_MAX_DISKS];
 	struct virtio_console *vcon;
+	struct virtio_net *net[KITE_MAX_NETS];
 	struct virtio_rng *rng;
 	int serial_out_fd; /* owned when it is a file */
 };
@@ -122,6 +124,11 @@ static int vm_pci_devices(struct vm *vm)
 		if (r)
 			return r;
 	}
+	for (unsigned i = 0; i < vm->cfg.nnets; i++) {
+		r = virtio_net_create(&d->pci, &vm->machine, &vm->cfg.nets[i], vm->cfg.name, i, &d->net[i]);
+		if (r)
+			return r;
+	}
 	if (vm->cfg.console.kind != CONSOLE_NONE) {
 		r = virtio_console_create(&d->pci, &vm->machine, &vm->cfg.console, &d->vcon);
 		if (r)
@@ -188,6 +195,23 @@ void vm_devices_stats(struct vm *vm, vm_stat_fn fn, void *opaque)
 		if (v)
 			fn(opaque, v->name, "interrupts", __atomic_load_n(&v->interrupts, __ATOMIC_RELAXED));
 	}
+	for (unsigned i = 0; i < KITE_MAX_NETS; i++) {
+		struct virtio_net_stats ns;
+		const char *name;
+
+		if (!vm->devs->net[i])
+			continue;
+		name = virtio_net_dev(vm->devs->net[i])->name;
+		virtio_net_get_stats(vm->devs->net[i], &ns);
+		fn(opaque, name, "rx_packets", ns.rx_packets);
+		fn(opaque, name, "rx_bytes", ns.rx_bytes);
+		fn(opaque, name, "rx_dropped", ns.rx_dropped);
+		fn(opaque, name, "tx_packets", ns.tx_packets);
+		fn(opaque, name, "tx_bytes", ns.tx_bytes);
+		fn(opaque, name, "tx_errors", ns.tx_errors);
+		fn(opaque, name, "tx_dropped", ns.tx_dropped);
+		fn(opaque, name, "link_up", virtio_net_link_up(vm->devs->net[i]));
+	}
 }
 
 /* virtio devices finish their in-flight requests and then leave guest memory alone. */
@@ -198,6 +222,9 @@ void vm_devices_quiesce(struct vm *vm)
 	for (unsigned i = 0; i < KITE_MAX_DISKS; i++)
 		if (d->blk[i])
 			virtio_blk_quiesce(d->blk[i]);
+	for (unsigned i = 0; i < KITE_MAX_NETS; i++)
+		if (d->net[i])
+			virtio_net_quiesce(d->net[i]);
 	if (d->vcon)
 		virtio_console_quiesce(d->vcon);
 	if (d->rng)
@@ -211,6 +238,9 @@ void vm_devices_resume(struct vm *vm)
 	for (unsigned i = 0; i < KITE_MAX_DISKS; i++)
 		if (d->blk[i])
 			virtio_blk_resume(d->blk[i]);
+	for (unsigned i = 0; i < KITE_MAX_NETS; i++)
+		if (d->net[i])
+			virtio_net_resume(d->net[i]);
 	if (d->vcon)
 		virtio_console_resume(d->vcon);
 	if (d->rng)
@@ -223,6 +253,8 @@ void vm_devices_destroy(struct vm *vm)
 
 	for (unsigned i = 0; i < KITE_MAX_DISKS; i++)
 		virtio_blk_destroy(d->blk[i]);
+	for (unsigned i = 0; i < KITE_MAX_NETS; i++)
+		virtio_net_destroy(d->net[i]);
 	virtio_console_destroy(d->vcon);
 	virtio_rng_destroy(d->rng);
 	if (d->pci_up)
