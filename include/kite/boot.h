@@ -66,7 +66,15 @@ const char *boot_format_name(enum boot_format f);
 /*
  * Loads the kernel named by cfg into memory described by `map` (RAM entries
  * only are used) and fills `entry`.  On a bad file returns -EINVAL (or the
- * errno of the failed read) after printing "kite: KERNEL: what is wrong".
+ * errno of the failed read) after printing "kite: KERNEL: what is wrong";
+ * -ENOMEM when the guest's RAM has no room for the initrd or the boot data.
+ *
+ * Where things go: the kernel where its file says (Multiboot, PVH) or at
+ * pref_address / 1 MiB (bzImage); boot data (info blocks, memory maps,
+ * strings, zero page, page tables, GDT, a 4 KiB stack) at the lowest free RAM
+ * from 0x1000 up; the initrd after the kernel (Multiboot module) or as high
+ * as possible below 4 GiB (PVH) or initrd_addr_max (bzImage).  The Multiboot
+ * command line is "KERNEL_PATH CMDLINE", as GRUB and QEMU pass it.
  */
 int boot_load(struct gmem *m, const struct e820_map *map, const struct boot_config *cfg, struct boot_entry *entry);
 
