@@ -12,6 +12,7 @@
 #define MSR_IA32_MISC_ENABLE    0x000001a0
 #define MSR_MTRR_DEF_TYPE       0x000002ff
 #define MSR_IA32_CR_PAT         0x00000277
+#define MSR_K7_HWCR             0xc0010015
 #define MSR_EFER                0xc0000080
 #define MSR_STAR                0xc0000081
 #define MSR_LSTAR               0xc0000082
@@ -20,6 +21,7 @@
 #define MSR_KERNEL_GS_BASE      0xc0000102
 
 #define MISC_ENABLE_FAST_STRING 1ull
+#define HWCR_TSC_FREQ_SEL       (1ull << 24)
 #define PAT_POWER_ON_VALUE      0x0007040600070406ull
 #define MTRR_DEF_TYPE_E_WB      ((1ull << 11) | 6) /* MTRRs enabled, default write-back */
 

@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: MIT
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include <kite/msr.h>
@@ -23,9 +24,17 @@ static const struct {
 	{ MSR_MTRR_DEF_TYPE, MTRR_DEF_TYPE_E_WB },
 };
 
+static bool msr_host_is_amd(const struct kvm *k)
+{
+	for (unsigned i = 0; k->supported_cpuid && i < k->supported_cpuid->nent; i++)
+		if (k->supported_cpuid->entries[i].function == 0)
+			return k->supported_cpuid->entries[i].ebx == 0x68747541; /* "Auth"enticAMD */
+	return false;
+}
+
 struct kvm_msrs *msr_reset_values(const struct kvm *k)
 {
-	struct kvm_msrs *m = calloc(1, sizeof(*m) + ARRAY_SIZE(msr_reset) * sizeof(m->entries[0]));
+	struct kvm_msrs *m = calloc(1, sizeof(*m) + (ARRAY_SIZE(msr_reset) + 1) * sizeof(m->entries[0]));
 
 	if (!m)
 		return NULL;
@@ -36,6 +45,15 @@ struct kvm_msrs *msr_reset_values(const struct kvm *k)
 			continue;
 		m->entries[m->nmsrs].index = msr_reset[i].index;
 		m->entries[m->nmsrs].data = msr_reset[i].value;
+		m->nmsrs++;
+	}
+	/*
+	 * AMD: HWCR.TscFreqSel says the TSC counts at the P0 frequency, as
+	 * every AMD firmware leaves it; without it Linux reports a firmware bug.
+	 */
+	if (msr_host_is_amd(k)) {
+		m->entries[m->nmsrs].index = MSR_K7_HWCR;
+		m->entries[m->nmsrs].data = HWCR_TSC_FREQ_SEL;
 		m->nmsrs++;
 	}
 	return m;
