@@ -1,0 +1,85 @@
+# virtio-pci devices driven by guests/virtio_test.c (its own polling driver).
+# A guest that passes writes 0 to debug-exit: kite exits with status 1.
+
+# checksum FILE OFFSET: sum of byte[i] * (i + 1) mod 2^32 over 4096 bytes, as the guest computes it.
+virtio_checksum() {
+	od -An -v -tu1 -j "$2" -N 4096 "$1" |
+		awk '{ for (i = 1; i <= NF; i++) { n++; s = (s + $i * n) % 4294967296 } } END { printf "0x%x\n", s }'
+}
+
+virtio_guest() { # TEST [kite run args...]
+	local test=$1
+	shift
+	have_kvm || { skip "/dev/kvm is not usable"; return; }
+	[ -x "$KITE" ] || { fail "$KITE is missing: run make kite"; return; }
+	[ -f "$GUESTS/virtio_test.elf" ] || { fail "$GUESTS/virtio_test.elf is missing: run make guests"; return; }
+	expect_status 1 "$KITE" run --kernel "$GUESTS/virtio_test.elf" --cmdline "test=$test" "$@"
+}
+
+test_virtio_blk_guest_io() {
+	head -c 1048576 /dev/urandom >"$TMP/disk.img"
+	want_read=$(virtio_checksum "$TMP/disk.img" 4096)
+	virtio_guest blk --disk "$TMP/disk.img,id=kite-disk-0" || return
+	expect_in "$TMP/out" "virtio-blk: 00:01.0 capacity 2048 sectors" &&
+	expect_in "$TMP/out" "virtio-blk: serial 'kite-disk-0'" &&
+	expect_in "$TMP/out" "virtio-blk: read checksum $want_read" &&
+	expect_in "$TMP/out" "virtio-blk: ok" || return
+	# What the guest wrote is in the image: its pattern and its checksum.
+	wrote=$(virtio_checksum "$TMP/disk.img" 0)
+	expect_in "$TMP/out" "virtio-blk: wrote checksum $wrote" || return
+	[ "$(od -An -tx1 -N 4 "$TMP/disk.img" | tr -d ' ')" = "030a1118" ] || fail "image does not start with the guest's pattern"
+}
+
+test_virtio_blk_readonly_refuses_writes() {
+	head -c 65536 /dev/zero >"$TMP/ro.img"
+	have_kvm || { skip "/dev/kvm is not usable"; return; }
+	expect_status 3 "$KITE" run --kernel "$GUESTS/virtio_test.elf" --cmdline "test=blk" --disk "$TMP/ro.img,ro" ||
+		return
+	expect_in "$TMP/out" "virtio-blk: write or flush failed" || return
+	[ "$(od -An -tx1 -N 4 "$TMP/ro.img" | tr -d ' ')" = "00000000" ] || fail "a read-only image was written"
+}
+
+test_virtio_malicious_chains() {
+	head -c 65536 /dev/zero >"$TMP/evil.img"
+	virtio_guest evil --disk "$TMP/evil.img" || return
+	for what in "descriptor loop" "buffer outside RAM" "indirect inside indirect" "zero-length buffer" \
+		"avail index jump"; do
+		expect_in "$TMP/out" "evil: $what -> NEEDS_RESET" || return
+	done
+	expect_in "$TMP/out" "evil: device still serves after reset"
+}
+
+test_virtio_rng_guest() {
+	virtio_guest rng --rng || return
+	expect_in "$TMP/out" "virtio-rng: 64 bytes"
+}
+
+test_virtio_console_guest_file() {
+	virtio_guest console --console "virtio,file:$TMP/hvc0" || return
+	expect_in "$TMP/out" "virtio-console: sent 16 bytes" &&
+	expect_in "$TMP/hvc0" "hello from hvc0"
+}
+
+test_virtio_disk_errors_before_start() {
+	[ -x "$KITE" ] || { fail "$KITE is missing: run make kite"; return; }
+	expect_status 4 "$KITE" run --kernel "$GUESTS/virtio_test.elf" --disk "$TMP/missing.img" || return
+	expect_in "$TMP/err" "disk $TMP/missing.img: No such file or directory" || return
+	expect_status 4 "$KITE" run --kernel "$GUESTS/virtio_test.elf" --disk "$TMP" || return
+	expect_in "$TMP/err" "is a directory" || return
+	expect_status 2 "$KITE" run --kernel "$GUESTS/virtio_test.elf" --disk "$TMP/x.img,cache=sometimes" || return
+	expect_in "$TMP/err" "bad option 'cache'"
+}
+
+# Two VMs cannot write one image: the second is refused while the first runs.
+test_virtio_disk_lock() {
+	have_kvm || { skip "/dev/kvm is not usable"; return; }
+	head -c 65536 /dev/zero >"$TMP/shared.img"
+	# The shell holds the write lock as a first VM would.
+	exec 9>>"$TMP/shared.img"
+	flock -x 9
+	expect_status 4 "$KITE" run --kernel "$GUESTS/virtio_test.elf" --disk "$TMP/shared.img"
+	r=$?
+	exec 9>&-
+	[ $r = 0 ] || return 1
+	expect_in "$TMP/err" "in use by another process"
+}
