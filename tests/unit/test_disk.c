@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: MIT
+/* The raw disk backend: open checks, locks, O_DIRECT bounce, zeroing, read-only. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include <kite/config.h>
+#include <kite/disk.h>
+
+struct fx {
+	char path[64];
+	struct disk_config cfg;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	uint8_t buf[4096];
+	int fd;
+
+	*state = f;
+	strcpy(f->path, "/tmp/kite-disk-XXXXXX");
+	fd = mkstemp(f->path);
+	if (fd < 0)
+		return -1;
+	for (int i = 0; i < 64; i++) {
+		memset(buf, i, sizeof(buf));
+		if (write(fd, buf, sizeof(buf)) != sizeof(buf))
+			return -1;
+	}
+	/* 100 bytes past the last whole sector: not visible. */
+	if (write(fd, buf, 100) != 100)
+		return -1;
+	close(fd);
+	f->cfg.path = f->path;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	unlink(f->path);
+	free(f);
+	return 0;
+}
+
+static void test_size_and_rw(void **state)
+{
+	struct fx *f = *state;
+	struct disk d;
+	uint8_t a[1000], b[24];
+	struct iovec v[2] = { { a, sizeof(a) }, { b, sizeof(b) } };
+
+	assert_int_equal(disk_open(&d, &f->cfg), 0);
+	assert_int_equal(d.size, 64 * 4096);
+	assert_int_equal(disk_preadv(&d, v, 2, 4096 * 3), 0);
+	assert_int_equal(a[0], 3);
+	assert_int_equal(b[23], 3);
+	memset(a, 0xee, sizeof(a));
+	assert_int_equal(disk_pwritev(&d, v, 1, 512), 0);
+	assert_int_equal(disk_flush(&d), 0);
+	assert_int_equal(disk_try_preadv(&d, v, 1, 512), 0); /* just written: in the page cache */
+	assert_int_equal(a[999], 0xee);
+	disk_close(&d);
+}
+
+static void test_readonly(void **state)
+{
+	struct fx *f = *state;
+	struct disk d, d2, d3;
+	uint8_t a[512];
+	struct iovec v = { a, sizeof(a) };
+
+	f->cfg.readonly = true;
+	assert_int_equal(disk_open(&d, &f->cfg), 0);
+	/* Shared locks: two read-only users are fine, a writer is not. */
+	assert_int_equal(disk_open(&d2, &f->cfg), 0);
+	f->cfg.readonly = false;
+	assert_int_equal(disk_open(&d3, &f->cfg), -EBUSY);
+	assert_int_equal(disk_pwritev(&d2, &v, 1, 0), -EROFS);
+	assert_int_equal(disk_discard(&d2, 0, 4096), -EROFS);
+	assert_int_equal(disk_write_zeroes(&d2, 0, 4096, false), -EROFS);
+	disk_close(&d2);
+	disk_close(&d);
+}
+
+static void test_direct_unaligned_bounce(void **state)
+{
+	struct fx *f = *state;
+	struct disk d;
+	uint8_t *raw = malloc(8192 + 1), *p = raw + 1;
+	struct iovec v = { p, 4096 };
+	int r;
+
+	f->cfg.cache = DISK_CACHE_NONE;
+	r = disk_open(&d, &f->cfg);
+	if (r == -EINVAL) {
+		free(raw);
+		skip(); /* a file system without O_DIRECT */
+	}
+	assert_int_equal(r, 0);
+	assert_true(d.direct);
+	assert_int_equal(disk_preadv(&d, &v, 1, 4096 * 5), 0);
+	assert_int_equal(p[0], 5);
+	memset(p, 0x77, 4096);
+	assert_int_equal(disk_pwritev(&d, &v, 1, 4096 * 6), 0);
+	memset(p, 0, 4096);
+	assert_int_equal(disk_preadv(&d, &v, 1, 4096 * 6), 0);
+	assert_int_equal(p[4095], 0x77);
+	assert_int_equal(disk_try_preadv(&d, &v, 1, 0), -EAGAIN);
+	disk_close(&d);
+	free(raw);
+}
+
+static void test_zeroes_and_discard(void **state)
+{
+	struct fx *f = *state;
+	struct disk d;
+	uint8_t a[4096];
+	struct iovec v = { a, sizeof(a) };
+
+	assert_int_equal(disk_open(&d, &f->cfg), 0);
+	assert_int_equal(disk_write_zeroes(&d, 4096 * 7, 4096, false), 0);
+	assert_int_equal(disk_preadv(&d, &v, 1, 4096 * 7), 0);
+	for (unsigned i = 0; i < sizeof(a); i++)
+		assert_int_equal(a[i], 0);
+	assert_int_equal(disk_discard(&d, 4096 * 9, 8192), 0);
+	assert_int_equal(disk_preadv(&d, &v, 1, 4096 * 10), 0);
+	assert_int_equal(a[100], 0);
+	/* Reading past the end of the file is an error, not zeroes. */
+	assert_int_equal(disk_preadv(&d, &v, 1, 4096 * 64 + 512), -EIO);
+	disk_close(&d);
+}
+
+static void test_not_writable(void **state)
+{
+	struct fx *f = *state;
+	struct disk d;
+
+	if (geteuid() == 0)
+		skip(); /* root may write anything */
+	chmod(f->path, 0444);
+	assert_int_equal(disk_open(&d, &f->cfg), -EACCES);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_size_and_rw),
+		T(test_readonly),
+		T(test_direct_unaligned_bounce),
+		T(test_zeroes_and_discard),
+		T(test_not_writable),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
