@@ -28,6 +28,17 @@ enum api_op {
 	API_GET_KITE_STATS,     /* GET /kite/stats */
 	API_GET_METRICS,        /* GET /metrics */
 	API_GET_CONSOLE,        /* GET /kite/console with Upgrade: kite-console */
+	API_PUT_SNAPSHOT_CREATE, /* PUT /snapshot/create (src/state) */
+	API_PUT_SNAPSHOT_LOAD,   /* PUT /snapshot/load: refused, kite restores at start-up */
+};
+
+#define API_PATH_MAX 4096
+
+/* PUT /snapshot/create: a kite directory (mem_path "") or Firecracker's two files. */
+struct api_snapshot {
+	char path[API_PATH_MAX];
+	char mem_path[API_PATH_MAX];
+	bool compress, stop, resume;
 };
 
 enum api_action { API_ACTION_CTRL_ALT_DEL };
@@ -36,6 +47,7 @@ struct api_call {
 	enum api_op op;
 	bool pause;             /* API_PATCH_VM: true = "Paused", false = "Resumed" */
 	enum api_action action; /* API_PUT_ACTIONS */
+	struct api_snapshot snap; /* API_PUT_SNAPSHOT_* */
 };
 
 struct api_response {

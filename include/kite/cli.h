@@ -5,6 +5,7 @@
 /* `kite` subcommands: one file each in src/cli/, listed in src/cli/main.c. */
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 /* kite's own exit statuses are even, a guest's debug-exit statuses odd. */
 #define EXIT_OK      0
@@ -46,6 +47,35 @@ int cmd_console(int argc, char **argv);
 struct api_reply;
 int cli_vm_request(const char *cmd, const char *name, const char *method, const char *target, const char *json,
 		   struct api_reply *rep);
+
+/* Snapshots (src/cli/cmd_{snapshot,restore,clone}.c). */
+int cmd_snapshot(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_clone(int argc, char **argv);
+
+/* What kite restore and each clone of kite clone run (src/cli/cmd_restore.c). */
+struct restore_args {
+	const char *dir;
+	const char *name;     /* NULL: the saved name */
+	const char *serial;   /* NULL: stdio (or the log when detached) */
+	const char *api_path; /* NULL: the default socket for the name */
+	bool eager;
+	struct cli_detach *detach; /* set in a detached child */
+};
+/* Restores and runs the VM; the process exit status. */
+int restore_run(const struct restore_args *a);
+
+/* -d/--detach (src/cli/detach.c). */
+struct cli_detach {
+	int pid;
+	int ready_fd;
+};
+/* Forks: 1 in the parent, 0 in the child (new session, stdio on log_path), -errno. */
+int cli_detach_start(const char *log_path, struct cli_detach *d);
+/* Child: the VM runs (the parent may return). */
+void cli_detach_ready(struct cli_detach *d);
+/* Parent: EXIT_OK once the child is ready, else the child's exit status. */
+int cli_detach_wait(struct cli_detach *d);
 
 /* Parses `kite run` options into cfg (no side effects); EXIT_OK or EXIT_USAGE after a message. */
 struct vm_config;

@@ -37,6 +37,13 @@ struct gmem {
  */
 int gmem_map(struct gmem *m, uint64_t size, bool shareable);
 int gmem_add_region(struct gmem *m, uint64_t gpa, uint64_t size);
+/*
+ * Restore: maps the `size`-byte file at `path` MAP_PRIVATE (pages load on
+ * first touch, guest writes are copy-on-write, the file is never written).
+ * The file is opened read-only and held with a shared flock(2) until
+ * gmem_unmap(), so a writer that takes the exclusive lock sees it in use.
+ */
+int gmem_map_file(struct gmem *m, const char *path, uint64_t size);
 void gmem_unmap(struct gmem *m);
 
 /* Host pointer for [gpa, gpa+len) if it lies entirely inside one region, else NULL. */

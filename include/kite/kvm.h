@@ -66,4 +66,31 @@ int kvm_get_mp_state(int vcpufd, struct kvm_mp_state *s);
 int kvm_translate(int vcpufd, uint64_t gva, uint64_t *gpa);
 int kvm_kvmclock_ctrl(int vcpufd);
 
+/* Saving and restoring a vCPU and the VM's in-kernel devices (src/state). */
+int kvm_set_mp_state(int vcpufd, const struct kvm_mp_state *s);
+int kvm_get_fpu(int vcpufd, struct kvm_fpu *f);
+/* Bytes of the XSAVE area (KVM_CAP_XSAVE2), at least sizeof(struct kvm_xsave). */
+int kvm_xsave_size(int vmfd);
+/* `x` holds kvm_xsave_size() bytes; KVM_GET_XSAVE2 when the size is larger than 4 KiB. */
+int kvm_get_xsave(int vcpufd, struct kvm_xsave *x, int size);
+int kvm_set_xsave(int vcpufd, const struct kvm_xsave *x);
+int kvm_get_xcrs(int vcpufd, struct kvm_xcrs *x);
+int kvm_set_xcrs(int vcpufd, const struct kvm_xcrs *x);
+int kvm_get_debugregs(int vcpufd, struct kvm_debugregs *d);
+int kvm_set_debugregs(int vcpufd, const struct kvm_debugregs *d);
+/* Returns the number of MSRs read (KVM stops at the first one it refuses). */
+int kvm_get_msrs(int vcpufd, struct kvm_msrs *m);
+/* Like kvm_set_msrs but returns the number KVM accepted. */
+int kvm_set_msrs_partial(int vcpufd, const struct kvm_msrs *m);
+int kvm_get_vcpu_events(int vcpufd, struct kvm_vcpu_events *e);
+int kvm_set_vcpu_events(int vcpufd, const struct kvm_vcpu_events *e);
+int kvm_get_tsc_khz(int vcpufd);
+int kvm_set_tsc_khz(int vcpufd, unsigned khz);
+int kvm_get_irqchip(int vmfd, struct kvm_irqchip *c);
+int kvm_set_irqchip(int vmfd, const struct kvm_irqchip *c);
+int kvm_get_pit2(int vmfd, struct kvm_pit_state2 *p);
+int kvm_set_pit2(int vmfd, const struct kvm_pit_state2 *p);
+int kvm_get_clock(int vmfd, struct kvm_clock_data *c);
+int kvm_set_clock(int vmfd, const struct kvm_clock_data *c);
+
 #endif

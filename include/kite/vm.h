@@ -118,6 +118,24 @@ void vm_devices_destroy(struct vm *vm);
  */
 void vm_devices_quiesce(struct vm *vm);
 void vm_devices_resume(struct vm *vm);
+/* The devices whose state src/state saves and loads; NULL when absent. */
+struct vm_device_refs {
+	struct uart *com1;
+	struct i8042 *i8042;
+	struct cmos *cmos;
+	struct acpi_pm *acpi_pm;
+	struct pci_bus *pci;
+	struct virtio_blk *blk[KITE_MAX_DISKS];
+	struct virtio_console *vcon;
+	struct virtio_rng *rng;
+};
+void vm_devices_refs(struct vm *vm, struct vm_device_refs *out);
+/*
+ * --serial socket: connects COM1 to `fd` (both ways), or detaches with -1.
+ * -ENOTSUP without --serial socket, -EBUSY when a console is attached;
+ * on_end(opaque) runs on the loop thread when the fd's input ends.  Loop thread.
+ */
+int vm_serial_attach(struct vm *vm, int fd, void (*on_end)(void *opaque), void *opaque);
 /* A guest-visible shutdown request: Ctrl-Alt-Del on the i8042 keyboard port. */
 int vm_send_ctrl_alt_del(struct vm *vm);
 /* Calls fn for each device counter (bytes, requests), for kite stats and /metrics. */

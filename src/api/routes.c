@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <kite/api.h>
+#include <kite/state.h>
 #include <kite/util.h>
 #include <kite/vm.h>
 
@@ -33,6 +34,8 @@ static const struct api_route api_routes[] = {
 	{ "/kite/stats", "GET", API_GET_KITE_STATS },
 	{ "/metrics", "GET", API_GET_METRICS },
 	{ "/kite/console", "GET", API_GET_CONSOLE },
+	{ "/snapshot/create", "PUT", API_PUT_SNAPSHOT_CREATE },
+	{ "/snapshot/load", "PUT", API_PUT_SNAPSHOT_LOAD },
 };
 
 void api_response_free(struct api_response *resp)
@@ -222,6 +225,66 @@ static int api_decode_console(const struct http_request *req, struct api_respons
 	return 0;
 }
 
+/* An absolute path field, or NULL after a 400. */
+static const char *api_path_field(json_t *j, const char *name, struct api_response *resp)
+{
+	const char *s = api_string_field(j, name, resp);
+
+	if (s && (s[0] != '/' || strlen(s) >= API_PATH_MAX)) {
+		api_fault(resp, 400, "field \"%s\" must be an absolute path shorter than %d bytes", name, API_PATH_MAX);
+		return NULL;
+	}
+	return s;
+}
+
+static int api_bool_field(json_t *j, const char *name, bool *out, struct api_response *resp)
+{
+	json_t *v = json_object_get(j, name);
+
+	if (!v)
+		return 0;
+	if (!json_is_boolean(v)) {
+		api_fault(resp, 400, "field \"%s\" must be true or false", name);
+		return -1;
+	}
+	*out = json_is_true(v);
+	return 0;
+}
+
+/*
+ * {"snapshot_type": "Full", "snapshot_path": P, "mem_file_path": M} as in
+ * Firecracker; without mem_file_path, P is a kite snapshot directory.  kite
+ * adds "compress" and "stop" (stop the VM once the snapshot is written).
+ */
+static int api_decode_snapshot_create(const struct http_request *req, struct api_call *call,
+				      struct api_response *resp)
+{
+	static const char *const fields[] = { "snapshot_type", "snapshot_path", "mem_file_path", "compress", "stop",
+					      "version", NULL };
+	json_t *j = api_body_object(req, fields, resp), *t;
+	const char *p, *m = NULL;
+	int r = -1;
+
+	if (!j)
+		return -1;
+	t = json_object_get(j, "snapshot_type");
+	if (t && (!json_is_string(t) || strcmp(json_string_value(t), "Full"))) {
+		api_fault(resp, 400, "snapshot_type: kite makes \"Full\" snapshots only");
+		goto out;
+	}
+	p = api_path_field(j, "snapshot_path", resp);
+	if (!p || (json_object_get(j, "mem_file_path") && !(m = api_path_field(j, "mem_file_path", resp))))
+		goto out;
+	if (api_bool_field(j, "compress", &call->snap.compress, resp) || api_bool_field(j, "stop", &call->snap.stop, resp))
+		goto out;
+	snprintf(call->snap.path, sizeof(call->snap.path), "%s", p);
+	snprintf(call->snap.mem_path, sizeof(call->snap.mem_path), "%s", m ? m : "");
+	r = 0;
+out:
+	json_decref(j);
+	return r;
+}
+
 int api_decode(const struct http_request *req, struct api_call *call, struct api_response *resp)
 {
 	memset(call, 0, sizeof(*call));
@@ -234,6 +297,8 @@ int api_decode(const struct http_request *req, struct api_call *call, struct api
 		return api_decode_action(req, call, resp);
 	case API_GET_CONSOLE:
 		return api_decode_console(req, resp);
+	case API_PUT_SNAPSHOT_CREATE:
+		return api_decode_snapshot_create(req, call, resp);
 	default:
 		return 0; /* no body, or a body that is ignored (PUT /kite/stop) */
 	}
@@ -467,6 +532,29 @@ static void api_get_metrics(struct api_context *ctx, struct api_response *resp)
 	api_set_body(resp, 200, "text/plain; version=0.0.4; charset=utf-8", t.buf);
 }
 
+static void api_snapshot_create(struct api_context *ctx, const struct api_call *call, struct api_response *resp)
+{
+	const struct api_snapshot *sn = &call->snap;
+	struct snapshot_opts o = { .compress = sn->compress, .progress = true };
+	int r;
+
+	if (sn->mem_path[0]) {
+		o.state_path = sn->path;
+		o.mem_path = sn->mem_path;
+	} else {
+		o.dir = sn->path;
+	}
+	r = snapshot_create(ctx->vm, &o);
+	if (r) {
+		api_fault(resp, r == -EEXIST || r == -EINVAL || r == -ENOTSUP ? 400 : 500, "snapshot failed: %s%s",
+			  strerror(-r), r == -ENOTSUP ? " (a device cannot be saved yet; see the VM's log)" : "");
+		return;
+	}
+	if (sn->stop)
+		vm_request_stop(ctx->vm, STOP_USER, 0, "stopped after a snapshot");
+	api_no_content(resp);
+}
+
 void api_execute(struct api_context *ctx, const struct api_call *call, struct api_response *resp)
 {
 	switch (call->op) {
@@ -486,6 +574,11 @@ void api_execute(struct api_context *ctx, const struct api_call *call, struct ap
 		return api_get_stats(ctx, resp);
 	case API_GET_METRICS:
 		return api_get_metrics(ctx, resp);
+	case API_PUT_SNAPSHOT_CREATE:
+		return api_snapshot_create(ctx, call, resp);
+	case API_PUT_SNAPSHOT_LOAD:
+		api_fault(resp, 400, "this kite already runs a VM: restore with kite restore DIR (or kite run --restore DIR)");
+		return;
 	case API_GET_CONSOLE:
 		if (ctx->vm->cfg.serial.kind != SERIAL_SOCKET) {
 			api_fault(resp, 409, "the VM's serial port is not a socket (start it with --serial socket)");

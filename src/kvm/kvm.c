@@ -347,3 +347,115 @@ int kvm_kvmclock_ctrl(int vcpufd)
 {
 	return kvm_ioctl(vcpufd, KVM_KVMCLOCK_CTRL, NULL);
 }
+
+int kvm_set_mp_state(int vcpufd, const struct kvm_mp_state *s)
+{
+	return kvm_ioctl(vcpufd, KVM_SET_MP_STATE, (void *)s);
+}
+
+int kvm_get_fpu(int vcpufd, struct kvm_fpu *f)
+{
+	return kvm_ioctl(vcpufd, KVM_GET_FPU, f);
+}
+
+int kvm_xsave_size(int vmfd)
+{
+	int n = kvm_check_cap(vmfd, KVM_CAP_XSAVE2);
+
+	return n > (int)sizeof(struct kvm_xsave) ? n : (int)sizeof(struct kvm_xsave);
+}
+
+int kvm_get_xsave(int vcpufd, struct kvm_xsave *x, int size)
+{
+	/* KVM_GET_XSAVE copies exactly 4 KiB; larger areas (AMX) need the XSAVE2 form. */
+	return kvm_ioctl(vcpufd, size > (int)sizeof(*x) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE, x);
+}
+
+int kvm_set_xsave(int vcpufd, const struct kvm_xsave *x)
+{
+	return kvm_ioctl(vcpufd, KVM_SET_XSAVE, (void *)x);
+}
+
+int kvm_get_xcrs(int vcpufd, struct kvm_xcrs *x)
+{
+	return kvm_ioctl(vcpufd, KVM_GET_XCRS, x);
+}
+
+int kvm_set_xcrs(int vcpufd, const struct kvm_xcrs *x)
+{
+	return kvm_ioctl(vcpufd, KVM_SET_XCRS, (void *)x);
+}
+
+int kvm_get_debugregs(int vcpufd, struct kvm_debugregs *d)
+{
+	return kvm_ioctl(vcpufd, KVM_GET_DEBUGREGS, d);
+}
+
+int kvm_set_debugregs(int vcpufd, const struct kvm_debugregs *d)
+{
+	return kvm_ioctl(vcpufd, KVM_SET_DEBUGREGS, (void *)d);
+}
+
+int kvm_get_msrs(int vcpufd, struct kvm_msrs *m)
+{
+	return kvm_ioctl(vcpufd, KVM_GET_MSRS, m);
+}
+
+int kvm_set_msrs_partial(int vcpufd, const struct kvm_msrs *m)
+{
+	return kvm_ioctl(vcpufd, KVM_SET_MSRS, (void *)m);
+}
+
+int kvm_get_vcpu_events(int vcpufd, struct kvm_vcpu_events *e)
+{
+	return kvm_ioctl(vcpufd, KVM_GET_VCPU_EVENTS, e);
+}
+
+int kvm_set_vcpu_events(int vcpufd, const struct kvm_vcpu_events *e)
+{
+	return kvm_ioctl(vcpufd, KVM_SET_VCPU_EVENTS, (void *)e);
+}
+
+int kvm_get_tsc_khz(int vcpufd)
+{
+	int r = ioctl(vcpufd, KVM_GET_TSC_KHZ, 0);
+
+	return r < 0 ? -errno : r;
+}
+
+int kvm_set_tsc_khz(int vcpufd, unsigned khz)
+{
+	int r = ioctl(vcpufd, KVM_SET_TSC_KHZ, (unsigned long)khz);
+
+	return r < 0 ? -errno : 0;
+}
+
+int kvm_get_irqchip(int vmfd, struct kvm_irqchip *c)
+{
+	return kvm_ioctl(vmfd, KVM_GET_IRQCHIP, c);
+}
+
+int kvm_set_irqchip(int vmfd, const struct kvm_irqchip *c)
+{
+	return kvm_ioctl(vmfd, KVM_SET_IRQCHIP, (void *)c);
+}
+
+int kvm_get_pit2(int vmfd, struct kvm_pit_state2 *p)
+{
+	return kvm_ioctl(vmfd, KVM_GET_PIT2, p);
+}
+
+int kvm_set_pit2(int vmfd, const struct kvm_pit_state2 *p)
+{
+	return kvm_ioctl(vmfd, KVM_SET_PIT2, (void *)p);
+}
+
+int kvm_get_clock(int vmfd, struct kvm_clock_data *c)
+{
+	return kvm_ioctl(vmfd, KVM_GET_CLOCK, c);
+}
+
+int kvm_set_clock(int vmfd, const struct kvm_clock_data *c)
+{
+	return kvm_ioctl(vmfd, KVM_SET_CLOCK, (void *)c);
+}

@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: MIT
 #include <errno.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <kite/gmem.h>
@@ -43,6 +46,45 @@ int gmem_map(struct gmem *m, uint64_t size, bool shareable)
 	m->base = p;
 	m->size = size;
 	return 0;
+}
+
+int gmem_map_file(struct gmem *m, const char *path, uint64_t size)
+{
+	struct stat st;
+	void *p;
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	m->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (m->fd < 0) {
+		r = -errno;
+		pr_err("guest memory: %s: %s", path, strerror(-r));
+		return r;
+	}
+	if (flock(m->fd, LOCK_SH | LOCK_NB) < 0) {
+		r = -errno;
+		pr_err("guest memory: %s is being written (locked): %s", path, strerror(-r));
+		goto fail;
+	}
+	if (fstat(m->fd, &st) < 0 || (uint64_t)st.st_size != size) {
+		r = -EINVAL;
+		pr_err("guest memory: %s has %lld bytes, the VM has %llu", path, (long long)st.st_size,
+		       (unsigned long long)size);
+		goto fail;
+	}
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, m->fd, 0);
+	if (p == MAP_FAILED) {
+		r = -errno;
+		pr_err("guest memory: cannot map %s: %s", path, strerror(-r));
+		goto fail;
+	}
+	m->base = p;
+	m->size = size;
+	return 0;
+fail:
+	close(m->fd);
+	m->fd = -1;
+	return r;
 }
 
 int gmem_add_region(struct gmem *m, uint64_t gpa, uint64_t size)

@@ -151,6 +151,8 @@ static int vm_acpi(struct vm *vm)
 	if (r)
 		return r;
 	d->acpi_pm_up = true;
+	if (vm->cfg.incoming)
+		return 0; /* the tables are in the restored RAM already */
 	r = acpi_build(&vm->mem, &vm->e820, &acfg, &vm->rsdp_addr);
 	if (!r && vm->cfg.dump_acpi_dir)
 		r = acpi_dump(&vm->mem, vm->rsdp_addr, vm->cfg.dump_acpi_dir);
@@ -175,6 +177,21 @@ int vm_devices_create(struct vm *vm)
 	if (r)
 		return r;
 	return 0;
+}
+
+void vm_devices_refs(struct vm *vm, struct vm_device_refs *out)
+{
+	struct vm_devices *d = vm->devs;
+
+	memset(out, 0, sizeof(*out));
+	out->com1 = d->com1_up ? &d->com1 : NULL;
+	out->i8042 = d->i8042_up ? &d->i8042 : NULL;
+	out->cmos = d->cmos_up ? &d->cmos : NULL;
+	out->acpi_pm = d->acpi_pm_up ? &d->acpi_pm : NULL;
+	out->pci = d->pci_up ? &d->pci : NULL;
+	memcpy(out->blk, d->blk, sizeof(out->blk));
+	out->vcon = d->vcon;
+	out->rng = d->rng;
 }
 
 int vm_send_ctrl_alt_del(struct vm *vm)
@@ -215,6 +232,17 @@ void vm_devices_stats(struct vm *vm, vm_stat_fn fn, void *opaque)
 }
 
 /* virtio devices finish their in-flight requests and then leave guest memory alone. */
+int vm_serial_attach(struct vm *vm, int fd, void (*on_end)(void *opaque), void *opaque)
+{
+	struct uart *u = &vm->devs->com1;
+
+	if (vm->cfg.serial.kind != SERIAL_SOCKET)
+		return -ENOTSUP;
+	if (fd >= 0 && u->out_fd >= 0)
+		return -EBUSY;
+	return uart_set_backend(u, fd, fd, on_end, opaque);
+}
+
 void vm_devices_quiesce(struct vm *vm)
 {
 	struct vm_devices *d = vm->devs;

@@ -156,7 +156,8 @@ static int vm_setup_memory(struct vm *vm)
 	uint64_t size = vm->cfg.mem_size, low = MIN(size, X86_LOWMEM_MAX);
 	int r;
 
-	r = gmem_map(&vm->mem, size, false);
+	/* A restore maps the snapshot's memory file privately: pages load on first touch. */
+	r = vm->cfg.mem_file ? gmem_map_file(&vm->mem, vm->cfg.mem_file, size) : gmem_map(&vm->mem, size, false);
 	if (r)
 		return r;
 	r = gmem_add_region(&vm->mem, 0, low);
@@ -275,6 +276,11 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		goto fail;
 	if (cfg->dump_acpi_dir)
 		return 0;
+	/* Restore/migration: memory and every register come from the saved state (src/state). */
+	if (cfg->incoming) {
+		vm->state = VM_CREATED;
+		return 0;
+	}
 	bc = (struct boot_config){
 		.kernel_path = cfg->kernel,
 		.initrd_path = cfg->initrd,
