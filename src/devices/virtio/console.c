@@ -245,8 +245,15 @@ int virtio_console_create(struct pci_bus *pci, struct machine *m, const struct c
 	if (r)
 		goto fail;
 	/* Input is watched only while the guest has buffers for it (con_rx turns it on). */
-	if (c->in_fd >= 0 && event_loop_add(m->loop, c->in_fd, 0, con_input, c) == 0)
-		c->in_added = true;
+	if (c->in_fd >= 0) {
+		r = event_loop_add(m->loop, c->in_fd, 0, con_input, c);
+		/* -EPERM: a regular file or /dev/null, which epoll cannot watch, simply gives no input. */
+		if (r == -EEXIST)
+			pr_warn("virtio console: no input: stdin is taken by the serial console (use --serial none)");
+		else if (r && r != -EPERM)
+			pr_warn("virtio console: no input: %s", strerror(-r));
+		c->in_added = !r;
+	}
 	*out = c;
 	return 0;
 fail:
