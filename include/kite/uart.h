@@ -66,6 +66,10 @@ struct uart {
 	uint64_t tx_bytes;   /* bytes written to out_fd */
 	uint64_t tx_dropped; /* bytes that could not be written */
 	uint64_t overruns;   /* bytes lost to a full RX FIFO (loopback only) */
+
+	/* uart_set_backend(): called on the loop thread when in_fd reaches its end. */
+	void (*on_input_end)(void *opaque);
+	void *input_end_opaque;
 };
 
 /*
@@ -76,5 +80,13 @@ struct uart {
 int uart_init(struct uart *u, struct machine *m, uint16_t base, unsigned irq, int in_fd, int out_fd, bool escape);
 /* Stops watching in_fd (call it from the loop thread or with the loop stopped) and frees the ports. */
 void uart_exit(struct uart *u);
+/*
+ * Replaces the input and output fds while the VM runs (kite console attaching
+ * to a VM run with --serial socket); -1, -1 detaches.  on_input_end(opaque)
+ * runs on the loop thread, without the UART's lock, once in_fd reaches end of
+ * input (the client left); it typically detaches.  Loop thread only; the
+ * UART still never closes the fds.
+ */
+int uart_set_backend(struct uart *u, int in_fd, int out_fd, void (*on_input_end)(void *opaque), void *opaque);
 
 #endif

@@ -321,16 +321,20 @@ const char *http_reason(int status)
 int http_format_head(char *buf, size_t size, int status, const char *content_type, size_t body_len, bool close,
 		     const char *extra)
 {
+	char length[40] = "";
 	int n;
 
+	/* RFC 9110 8.6: no Content-Length in a 1xx or 204 response. */
+	if (status >= 200 && status != 204)
+		snprintf(length, sizeof(length), "Content-Length: %zu\r\n", body_len);
 	n = snprintf(buf, size,
 		     "HTTP/1.1 %d %s\r\n"
 		     "Server: kite/" KITE_VERSION "\r\n"
 		     "%s%s%s"
-		     "Content-Length: %zu\r\n"
+		     "%s"
 		     "%s%s\r\n",
 		     status, http_reason(status), content_type ? "Content-Type: " : "", content_type ? content_type : "",
-		     content_type ? "\r\n" : "", body_len, close ? "Connection: close\r\n" : "", extra ? extra : "");
+		     content_type ? "\r\n" : "", length, close ? "Connection: close\r\n" : "", extra ? extra : "");
 	return n < 0 || (size_t)n >= size ? -1 : n;
 }
 

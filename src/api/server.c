@@ -55,10 +55,12 @@ struct api_server {
 	struct event_timer *sweep;
 	struct api_conn *conns;
 	unsigned nconns;
+	int console_fd; /* the connection COM1 is attached to (--serial socket), or -1 */
 	struct api_context ctx;
 };
 
-static void api_conn_close(struct api_conn *c)
+/* Drops c from the server without closing its fd. */
+static void api_conn_forget(struct api_conn *c)
 {
 	struct api_server *s = c->s;
 
@@ -69,10 +71,59 @@ static void api_conn_close(struct api_conn *c)
 		}
 	s->nconns--;
 	event_loop_del(s->vm->loop, c->fd);
-	close(c->fd);
 	free(c->in);
 	free(c->out);
 	free(c);
+}
+
+static void api_conn_close(struct api_conn *c)
+{
+	int fd = c->fd;
+
+	api_conn_forget(c);
+	close(fd);
+}
+
+/* The console client left (its input ended) or the VM is going away. */
+static void api_console_end(void *opaque)
+{
+	struct api_server *s = opaque;
+
+	if (s->console_fd < 0)
+		return;
+	vm_serial_attach(s->vm, -1, NULL, NULL);
+	close(s->console_fd);
+	s->console_fd = -1;
+}
+
+/*
+ * After "101 Switching Protocols": the connection stops being HTTP and
+ * becomes COM1's input and output.  The server keeps only its fd, to close
+ * it when the client leaves or the VM stops.
+ */
+static void api_conn_to_console(struct api_conn *c)
+{
+	struct api_server *s = c->s;
+	int fd = c->fd, r;
+
+	/* The 101 is tiny and the socket fresh: if it does not go out at once, give up. */
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+
+		if (n <= 0) {
+			api_conn_close(c);
+			return;
+		}
+		c->out_off += n;
+	}
+	api_conn_forget(c);
+	r = vm_serial_attach(s->vm, fd, api_console_end, s);
+	if (r) {
+		pr_warn("api: cannot attach the console: %s", strerror(-r));
+		close(fd);
+		return;
+	}
+	s->console_fd = fd;
 }
 
 static int api_conn_append(struct api_conn *c, const void *data, size_t len)
@@ -154,23 +205,29 @@ static void api_conn_fault(struct api_conn *c, int status, const char *msg)
 	api_response_free(&resp);
 }
 
-static void api_conn_handle(struct api_conn *c, const struct http_request *req)
+/* Returns false when the connection left HTTP (it became the console, or is gone). */
+static bool api_conn_handle(struct api_conn *c, const struct http_request *req)
 {
 	struct api_server *s = c->s;
 	struct api_response resp = { 0 };
 	struct api_call call;
+	bool upgrade;
 
 	s->ctx.requests++;
 	if (!api_decode(req, &call, &resp))
 		api_execute(&s->ctx, &call, &resp);
-	if (resp.upgrade_console) {
-		/* The serial console over this connection is not wired to the UART yet. */
+	if (resp.upgrade_console && s->console_fd >= 0) {
 		api_response_free(&resp);
-		api_fault(&resp, 409, "the serial console over the socket is not available in this build");
+		memset(&resp, 0, sizeof(resp));
+		api_fault(&resp, 409, "a console is attached already (one at a time)");
 	}
+	upgrade = resp.upgrade_console;
 	pr_debug("api: %s %s -> %d", req->method, req->path, resp.status);
-	api_conn_respond(c, &resp, !req->keep_alive);
+	api_conn_respond(c, &resp, !req->keep_alive && !upgrade);
 	api_response_free(&resp);
+	if (upgrade)
+		api_conn_to_console(c);
+	return !upgrade;
 }
 
 static void api_conn_consume(struct api_conn *c, size_t n)
@@ -181,7 +238,10 @@ static void api_conn_consume(struct api_conn *c, size_t n)
 	c->continue_sent = false;
 }
 
-/* Handles the complete requests in the input buffer (pipelining), in order; returns how many. */
+/*
+ * Handles the complete requests in the input buffer (pipelining), in order;
+ * returns how many, or -1 when the connection is no longer ours.
+ */
 static int api_conn_process(struct api_conn *c)
 {
 	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -208,7 +268,10 @@ static int api_conn_process(struct api_conn *c)
 			}
 			break;
 		}
-		api_conn_handle(c, req);
+		if (!api_conn_handle(c, req)) {
+			handled = -1;
+			break;
+		}
 		api_conn_consume(c, r);
 		handled++;
 	}
@@ -269,6 +332,8 @@ static void api_conn_event(void *opaque, uint32_t events)
 	for (;;) {
 		int handled = api_conn_process(c);
 
+		if (handled < 0)
+			return; /* handed over to the console */
 		if (!api_conn_flush(c))
 			return; /* closed */
 		if (!handled || c->want_out)
@@ -381,6 +446,7 @@ int api_server_open(struct api_server **out, const char *path)
 		return -ENOMEM;
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	s->ctx.socket_path = s->path;
+	s->console_fd = -1;
 	r = api_bind(s);
 	if (r) {
 		if (r == -EADDRINUSE)
@@ -416,6 +482,7 @@ void api_server_detach(struct api_server *s)
 {
 	if (!s->vm)
 		return;
+	api_console_end(s);
 	while (s->conns)
 		api_conn_close(s->conns);
 	event_timer_free(s->sweep);

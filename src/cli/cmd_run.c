@@ -66,10 +66,12 @@ static int parse_serial(const char *s, struct serial_config *sc)
 		sc->kind = SERIAL_STDIO;
 	else if (!strcmp(s, "none"))
 		sc->kind = SERIAL_NONE;
+	else if (!strcmp(s, "socket"))
+		sc->kind = SERIAL_SOCKET; /* kite console NAME, over the control socket */
 	else if (!strncmp(s, "file:", 5) && s[5])
 		sc->kind = SERIAL_FILE, sc->path = s + 5;
 	else
-		return cli_usage_error("run", "--serial '%s': expected stdio, file:PATH or none", s);
+		return cli_usage_error("run", "--serial '%s': expected stdio, file:PATH, socket or none", s);
 	return 0;
 }
 

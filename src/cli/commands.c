@@ -13,7 +13,7 @@ const struct cli_command cli_commands[] = {
 	  "  --cmdline STR        kernel command line\n"
 	  "  --mem SIZE           guest RAM, with suffix K, M or G (default 128M)\n"
 	  "  --cpus N             number of vCPUs (default 1); APs start by INIT/SIPI from the guest\n"
-	  "  --serial MODE        COM1: stdio (default), file:PATH, none\n"
+	  "  --serial MODE        COM1: stdio (default), file:PATH, socket (kite console), none\n"
 	  "  --disk PATH[,ro][,id=NAME][,cache=none|writeback]\n"
 	  "                       virtio-blk disk on a raw image (repeatable, up to 16)\n"
 	  "  --console virtio[,stdio|file:PATH|pty]\n"

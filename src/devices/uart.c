@@ -313,7 +313,7 @@ static void uart_input_ready(void *opaque, uint32_t events)
 	struct uart *u = opaque;
 	uint8_t buf[UART_FIFO_SIZE];
 	unsigned space;
-	bool quit = false;
+	bool quit = false, ended = false;
 	ssize_t n;
 
 	pthread_mutex_lock(&u->lock);
@@ -333,6 +333,7 @@ static void uart_input_ready(void *opaque, uint32_t events)
 			pr_warn("%s: reading input: %s", u->name, strerror(errno));
 		event_loop_del(u->m->loop, u->in_fd);
 		u->in_registered = false;
+		ended = true;
 		goto out;
 	}
 	if (u->escape_on)
@@ -347,6 +348,8 @@ out:
 	pthread_mutex_unlock(&u->lock);
 	if (quit)
 		u->m->request_stop(u->m, STOP_USER, 0, "ctrl-a x");
+	if (ended && u->on_input_end)
+		u->on_input_end(u->input_end_opaque);
 }
 
 static void uart_transmit(struct uart *u, uint8_t byte)
@@ -525,6 +528,32 @@ err_bus:
 	bus_unregister(m->pio, base, u);
 err_lock:
 	pthread_mutex_destroy(&u->lock);
+	return r;
+}
+
+int uart_set_backend(struct uart *u, int in_fd, int out_fd, void (*on_input_end)(void *opaque), void *opaque)
+{
+	int r = 0;
+
+	/* Under the lock: once this returns, no vCPU writes to the old out_fd. */
+	pthread_mutex_lock(&u->lock);
+	if (u->in_registered && !u->in_paused)
+		event_loop_del(u->m->loop, u->in_fd);
+	u->in_registered = false;
+	u->in_paused = false;
+	u->in_fd = in_fd;
+	u->out_fd = out_fd;
+	u->out_broken = false;
+	u->on_input_end = on_input_end;
+	u->input_end_opaque = opaque;
+	if (in_fd >= 0) {
+		r = event_loop_add(u->m->loop, in_fd, EPOLLIN, uart_input_ready, u);
+		if (r)
+			pr_err("%s: cannot watch input fd %d: %s", u->name, in_fd, strerror(-r));
+		else
+			u->in_registered = true;
+	}
+	pthread_mutex_unlock(&u->lock);
 	return r;
 }
 

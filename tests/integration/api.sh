@@ -274,3 +274,39 @@ test_ctrl_alt_del_action() {
 	"$KITE" shutdown cad || fail "kite shutdown" || return 1
 	expect_progress cad || return 1
 }
+
+test_console_over_the_socket() {
+	api_setup || return $?
+	api_start con --serial socket || return 1
+	# kite console relays the serial output until its stdin ends.
+	(sleep 1.5) | timeout 10 "$KITE" console con >"$TMP/con.out" 2>"$TMP/con.err"
+	rc=$?
+	[ $rc = 0 ] || { cat "$TMP/con.err"; fail "kite console exited $rc"; return 1; }
+	grep -q "^dirty: round [0-9]* sum" "$TMP/con.out" || { head -c 300 "$TMP/con.out"; fail "no serial output"; return 1; }
+	# One console at a time; a detached console can be attached again.
+	python3 - "$KITE_RUNTIME_DIR/con.sock" <<'PY' || { fail "console attach/409/re-attach"; return 1; }
+import socket, sys, time
+def attach():
+    s = socket.socket(socket.AF_UNIX); s.settimeout(5); s.connect(sys.argv[1])
+    s.sendall(b'GET /kite/console HTTP/1.1\r\nUpgrade: kite-console\r\nConnection: Upgrade\r\n\r\n')
+    d = b''
+    while b'dirty: round' not in d and b'\r\n\r\n{' not in d:
+        b = s.recv(4096)
+        if not b: break
+        d += b
+    return s, d
+a, d = attach()
+assert d.startswith(b'HTTP/1.1 101 '), d[:100]
+b, d = attach()
+assert d.startswith(b'HTTP/1.1 409 '), d[:100]
+b.close(); a.close()
+time.sleep(0.3)
+c, d = attach()
+assert d.startswith(b'HTTP/1.1 101 ') and b'dirty: round' in d, d[:100]
+PY
+	# Without --serial socket there is nothing to attach to.
+	api_start noconsole || return 1
+	[ "$(code noconsole -H 'Upgrade: kite-console' -H 'Connection: Upgrade' http://localhost/kite/console)" = 409 ] ||
+		fail "console on a VM without --serial socket" || return 1
+	expect_status 4 "$KITE" console noconsole || return 1
+}
