@@ -128,6 +128,7 @@ struct vm_device_refs {
 	struct virtio_blk *blk[KITE_MAX_DISKS];
 	struct virtio_console *vcon;
 	struct virtio_rng *rng;
+	struct virtio_net *net[KITE_MAX_NETS]; /* state: virtio_net_save/load (include/kite/virtio_net.h) */
 };
 void vm_devices_refs(struct vm *vm, struct vm_device_refs *out);
 /*

@@ -192,6 +192,7 @@ void vm_devices_refs(struct vm *vm, struct vm_device_refs *out)
 	memcpy(out->blk, d->blk, sizeof(out->blk));
 	out->vcon = d->vcon;
 	out->rng = d->rng;
+	memcpy(out->net, d->net, sizeof(out->net));
 }
 
 int vm_send_ctrl_alt_del(struct vm *vm)
