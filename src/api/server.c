@@ -128,6 +128,8 @@ static void api_conn_to_console(struct api_conn *c)
 
 static int api_conn_append(struct api_conn *c, const void *data, size_t len)
 {
+	if (!len)
+		return 0; /* data may be NULL (204) */
 	if (c->out_len + len > c->out_cap) {
 		size_t cap = MAX(c->out_cap * 2, c->out_len + len + 4096);
 		char *n = realloc(c->out, cap);
