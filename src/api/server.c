@@ -403,24 +403,68 @@ static void api_sweep(void *opaque)
 	}
 }
 
-/* Binds with mode 0600 from the start: no window in which others could connect. */
-static int api_bind(struct api_server *s)
+static int api_bind_at(int fd, const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
 	mode_t old;
 	int r;
 
-	memcpy(sa.sun_path, s->path, strlen(s->path) + 1);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	/* Mode 0600 from the start: no window in which others could connect. */
+	old = umask(0177);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	return r < 0 ? -errno : 0;
+}
+
+/*
+ * Publishes the listening socket at s->path with link(2) from a private
+ * name, so the path never names a socket that is not listening yet (kite ls
+ * would take it for stale and remove it) and two VMs racing for one name
+ * cannot both win: link fails on an existing path, which is then probed.
+ */
+static int api_publish(struct api_server *s, const char *tmp)
+{
+	for (int tries = 0;; tries++) {
+		int r;
+
+		if (link(tmp, s->path) == 0)
+			return 0;
+		if (errno != EEXIST || tries)
+			return -errno;
+		r = api_socket_probe(s->path, true);
+		if (r)
+			return r > 0 ? -EADDRINUSE : r;
+	}
+}
+
+static int api_bind(struct api_server *s)
+{
+	char tmp[sizeof(s->path)];
+	struct stat st;
+	int n, r;
+
 	s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->fd < 0)
 		return -errno;
-	old = umask(0177);
-	r = bind(s->fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (r < 0)
-		return -errno;
-	if (listen(s->fd, 64) < 0 || stat(s->path, &st) < 0)
+	n = snprintf(tmp, sizeof(tmp), "%s.%d.tmp", s->path, (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		/* No room for a private name: bind in place (a short not-listening window). */
+		r = api_bind_at(s->fd, s->path);
+		if (!r && listen(s->fd, 64) < 0)
+			r = -errno;
+	} else {
+		unlink(tmp);
+		r = api_bind_at(s->fd, tmp);
+		if (!r && listen(s->fd, 64) < 0)
+			r = -errno;
+		if (!r)
+			r = api_publish(s, tmp);
+		unlink(tmp);
+	}
+	if (r)
+		return r;
+	if (stat(s->path, &st) < 0)
 		return -errno;
 	s->dev = st.st_dev;
 	s->ino = st.st_ino;

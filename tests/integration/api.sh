@@ -164,6 +164,17 @@ test_name_in_use_and_stale_socket() {
 	api_start dup || return 1
 	expect_status 2 "$KITE" run --kernel "$GUEST" --serial none --name dup || return 1
 	[ "$(wc -l <"$TMP/err")" = 1 ] && expect_in "$TMP/err" "another VM is serving it" || return 1
+	# Five VMs racing for one name: exactly one wins, the others exit 2.
+	for i in 1 2 3 4 5; do
+		("$KITE" run --kernel "$GUEST" --cmdline mem_mb=2 --serial none --name race >/dev/null 2>&1
+		 echo "$?" >>"$TMP/race") &
+	done
+	for _ in $(seq 50); do [ "$(wc -l <"$TMP/race" 2>/dev/null)" = 4 ] && break; sleep 0.1; done
+	[ "$(grep -c '^2$' "$TMP/race")" = 4 ] || { cat "$TMP/race"; fail "name race: not four refusals"; return 1; }
+	"$KITE" stop race || fail "the winner of the race does not answer" || return 1
+	for _ in $(seq 50); do [ "$(wc -l <"$TMP/race")" = 5 ] && break; sleep 0.1; done
+	[ "$(grep -c '^0$' "$TMP/race")" = 1 ] || fail "the winner did not exit 0" || return 1
+	ls "$KITE_RUNTIME_DIR" | grep -q tmp && fail "temporary socket names left behind" && return 1
 	# A stale socket (nobody listening) is replaced.
 	python3 -c "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" "$KITE_RUNTIME_DIR/stale.sock"
 	api_start stale || return 1
