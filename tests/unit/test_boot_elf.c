@@ -234,9 +234,50 @@ static void test_multiboot_aout_kludge(void **state)
 	assert_memory_equal(gptr(f, 0x100000, 0x1000), t.b, 0x1000);
 	assert_int_equal(*(uint8_t *)gptr(f, 0x101000, 1), 0);
 
+	/* The kludge fields past the end of the file. */
+	t.len = 0x50;
+	expect_bad(f, &t, "cut off");
+	t.len = 0x2000;
+	/* load_end_addr beyond the file. */
+	timg_put32(&t, 0x54, 0x103000);
+	expect_bad(f, &t, "past the end");
+	timg_put32(&t, 0x54, 0x101000);
+	/* bss_end_addr inside the loaded image. */
+	timg_put32(&t, 0x58, 0x100800);
+	expect_bad(f, &t, "bss_end_addr");
+	timg_put32(&t, 0x58, 0x104000);
 	/* A header_addr below load_addr is inconsistent. */
 	timg_put32(&t, 0x4c, 0xff000);
 	expect_bad(f, &t, "header_addr");
+	vmfix_free(f);
+}
+
+/* Above 3 GiB: mem_upper stops at the MMIO hole, the initrd stays below it, the mmap shows RAM at 4 GiB. */
+static void test_big_guest(void **state)
+{
+	struct vmfix *f = vmfix_new(5 * GiB);
+	struct boot_config cfg = { .kernel_path = KPATH, .initrd_path = "i", .cmdline = "" };
+	static uint8_t initrd[8192];
+	struct multiboot_mmap_entry *mm;
+	struct hvm_modlist_entry *mod;
+	struct hvm_start_info *si;
+	struct multiboot_info *mbi;
+	struct boot_entry e;
+	struct timg t;
+
+	mb_kernel(&t, false, 0x100000, 0x1000, MULTIBOOT_MEMORY_INFO);
+	assert_int_equal(load(f, &cfg, &t, NULL, 0, &e), 0);
+	mbi = gptr(f, e.rbx, sizeof(*mbi));
+	assert_int_equal(mbi->mem_upper, (3 * GiB - 1 * MiB) / KiB);
+	mm = gptr(f, mbi->mmap_addr, mbi->mmap_length);
+	assert_int_equal(mm[mbi->mmap_length / sizeof(*mm) - 1].addr, X86_4G);
+	assert_int_equal(mm[mbi->mmap_length / sizeof(*mm) - 1].len, 2 * GiB);
+
+	pvh_kernel(&t, 0x1000000, 0x1000020);
+	assert_int_equal(load(f, &cfg, &t, initrd, sizeof(initrd), &e), 0);
+	si = gptr(f, e.rbx, sizeof(*si));
+	mod = gptr(f, si->modlist_paddr, sizeof(*mod));
+	assert_int_equal(mod->paddr, 3 * GiB - sizeof(initrd));
 	vmfix_free(f);
 }
 
@@ -497,6 +538,7 @@ int main(void)
 		cmocka_unit_test(test_multiboot_kernel_fills_low_ram),
 		cmocka_unit_test(test_multiboot_elf64),
 		cmocka_unit_test(test_multiboot_aout_kludge),
+		cmocka_unit_test(test_big_guest),
 		cmocka_unit_test(test_pvh_start_info),
 		cmocka_unit_test(test_pvh_note64_no_cmdline),
 		cmocka_unit_test(test_bad_truncated_header),
