@@ -31,6 +31,8 @@ struct i8042 {
 	uint8_t ctr;      /* controller command byte */
 	uint8_t outport;  /* output port (bit 0 = reset line, active low; bit 1 = A20) */
 	uint8_t pending;  /* command waiting for its data byte, 0 if none */
+	uint8_t kbd_pending; /* keyboard command waiting for its data byte, 0 if none */
+	bool kbd_scanning;   /* keyboard enabled (0xf4) */
 	/* Output buffer queue; aux[i] tells whether byte i came from the aux port. */
 	uint8_t queue[I8042_QUEUE];
 	bool aux[I8042_QUEUE];

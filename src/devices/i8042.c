@@ -51,6 +51,20 @@
 #define CMD_A20_ON       0xdf
 #define CMD_PULSE_FIRST  0xf0 /* 0xf0-0xff pulse output lines low for each clear bit 0-3 */
 
+/* Keyboard commands and replies (a PS/2 keyboard, scan code set 2 translated to set 1). */
+#define KBD_SET_LEDS    0xed
+#define KBD_ECHO        0xee
+#define KBD_SCANSET     0xf0
+#define KBD_IDENTIFY    0xf2
+#define KBD_TYPEMATIC   0xf3
+#define KBD_ENABLE      0xf4
+#define KBD_DISABLE     0xf5
+#define KBD_DEFAULTS    0xf6
+#define KBD_RESEND      0xfe
+#define KBD_RESET       0xff
+#define KBD_ACK         0xfa
+#define KBD_BAT_OK      0xaa
+
 #define SELF_TEST_OK 0x55
 #define PORT_TEST_OK 0x00
 
@@ -156,6 +170,60 @@ static bool i8042_command(struct i8042 *k, uint8_t cmd)
 	return false;
 }
 
+/*
+ * A byte for the keyboard.  Linux's atkbd binds only to a keyboard that
+ * answers reset and identify, and only a bound keyboard turns Ctrl-Alt-Del
+ * into a reboot request (SendCtrlAltDel on the control socket).
+ */
+static void i8042_keyboard(struct i8042 *k, uint8_t val)
+{
+	uint8_t cmd = k->kbd_pending;
+
+	k->kbd_pending = 0;
+	if (cmd == KBD_SCANSET && val == 0) {
+		i8042_queue(k, KBD_ACK, false);
+		i8042_queue(k, (k->ctr & CTR_XLATE) ? 0x41 : 0x02, false); /* set 2, as translated */
+		return;
+	}
+	if (cmd) {
+		i8042_queue(k, KBD_ACK, false); /* the data byte of LEDs, scan set or typematic */
+		return;
+	}
+	switch (val) {
+	case KBD_SET_LEDS:
+	case KBD_SCANSET:
+	case KBD_TYPEMATIC:
+		k->kbd_pending = val;
+		i8042_queue(k, KBD_ACK, false);
+		break;
+	case KBD_ECHO:
+		i8042_queue(k, KBD_ECHO, false);
+		break;
+	case KBD_IDENTIFY:
+		i8042_queue(k, KBD_ACK, false);
+		i8042_queue(k, 0xab, false);
+		i8042_queue(k, (k->ctr & CTR_XLATE) ? 0x41 : 0x83, false);
+		break;
+	case KBD_ENABLE:
+		k->kbd_scanning = true;
+		i8042_queue(k, KBD_ACK, false);
+		break;
+	case KBD_DISABLE:
+	case KBD_DEFAULTS:
+		k->kbd_scanning = val == KBD_DEFAULTS;
+		i8042_queue(k, KBD_ACK, false);
+		break;
+	case KBD_RESET:
+		k->kbd_scanning = true;
+		i8042_queue(k, KBD_ACK, false);
+		i8042_queue(k, KBD_BAT_OK, false);
+		break;
+	default:
+		i8042_queue(k, KBD_RESEND, false);
+		break;
+	}
+}
+
 /* A byte written to the data port; returns true when it pulled the reset line. */
 static bool i8042_data(struct i8042 *k, uint8_t val)
 {
@@ -176,8 +244,11 @@ static bool i8042_data(struct i8042 *k, uint8_t val)
 	case CMD_WRITE_AUX_OBUF:
 		i8042_queue(k, val, true);
 		break;
+	case CMD_WRITE_AUX:
+		/* No mouse: the byte is lost and Linux's probe times out quietly. */
+		break;
 	default:
-		/* For the keyboard or (CMD_WRITE_AUX) the mouse: neither exists, no reply. */
+		i8042_keyboard(k, val);
 		break;
 	}
 	return false;
@@ -233,6 +304,7 @@ int i8042_init(struct i8042 *k, struct machine *m)
 	k->status = STS_SYS;
 	k->ctr = CTR_KBD_INT | CTR_AUX_INT | CTR_SYS | CTR_XLATE;
 	k->outport = OUT_RESET | OUT_A20;
+	k->kbd_scanning = true;
 	r = -pthread_mutex_init(&k->lock, NULL);
 	if (r)
 		return r;

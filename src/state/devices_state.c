@@ -70,7 +70,7 @@ static int uart_load(void *opaque, struct sbuf *b, unsigned minor)
 	return b->err;
 }
 
-/* i8042 1.0 */
+/* i8042 1.1 (1.1 added the keyboard's pending command and scanning flag) */
 static int i8042_save(void *opaque, struct sbuf *b)
 {
 	struct i8042 *k = opaque;
@@ -89,6 +89,8 @@ static int i8042_save(void *opaque, struct sbuf *b)
 		sbuf_put_u8(b, k->queue[j]);
 		sbuf_put_u8(b, k->aux[j]);
 	}
+	sbuf_put_u8(b, k->kbd_pending);
+	sbuf_put_u8(b, k->kbd_scanning);
 	pthread_mutex_unlock(&k->lock);
 	return 0;
 }
@@ -114,6 +116,10 @@ static int i8042_load(void *opaque, struct sbuf *b, unsigned minor)
 	for (unsigned i = 0; i < count; i++) {
 		k->queue[i] = sbuf_get_u8(b);
 		k->aux[i] = sbuf_get_u8(b);
+	}
+	if (minor >= 1) {
+		k->kbd_pending = sbuf_get_u8(b);
+		k->kbd_scanning = sbuf_get_u8(b);
 	}
 	pthread_mutex_unlock(&k->lock);
 	return b->err;
@@ -181,7 +187,7 @@ int state_devices_register(struct vm *vm, struct state_registry *reg)
 	if (d.com1)
 		r = state_register(reg, "uart", 0, 1, 0, uart_save, uart_load, d.com1);
 	if (!r && d.i8042)
-		r = state_register(reg, "i8042", 0, 1, 0, i8042_save, i8042_load, d.i8042);
+		r = state_register(reg, "i8042", 0, 1, 1, i8042_save, i8042_load, d.i8042);
 	if (!r && d.cmos)
 		r = state_register(reg, "cmos", 0, 1, 0, cmos_save, cmos_load, d.cmos);
 	if (!r && d.acpi_pm)

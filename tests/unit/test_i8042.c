@@ -81,9 +81,12 @@ static void test_linux_probe(void **state)
 	assert_int_equal(inb(f, CMD) & STS_CMD, STS_CMD);
 	/* Output port: reset line high, A20 on. */
 	assert_int_equal(command(f, 0xd0) & 0x03, 0x03);
-	/* Bytes to a keyboard that is not there get no reply and do no harm. */
+	/* The keyboard identifies itself (ACK, 0xab, 0x41 with translation on). */
 	outb(f, DATA, 0xf2);
-	assert_int_equal(inb(f, CMD) & (STS_OBF | STS_CMD), 0);
+	assert_int_equal(inb(f, CMD) & (STS_OBF | STS_CMD), STS_OBF);
+	assert_int_equal(inb(f, DATA), 0xfa);
+	assert_int_equal(inb(f, DATA), 0xab);
+	assert_int_equal(inb(f, DATA), 0x41);
 	assert_int_equal(f->nstops, 0);
 	/* Port 0x61 is KVM's (PIT speaker port), never ours. */
 	assert_null(bus_owner(f->m.pio, 0x61));
@@ -151,6 +154,42 @@ static void test_queue_overflow(void **state)
 	assert_int_equal(inb(f, DATA), 0);
 }
 
+/* What atkbd does when it binds: reset, identify, scan set, LEDs, typematic, enable. */
+static void test_keyboard_commands(void **state)
+{
+	struct fake_machine *f = ((struct rig *)*state)->f;
+
+	outb(f, DATA, 0xff);
+	assert_int_equal(inb(f, DATA), 0xfa);
+	assert_int_equal(inb(f, DATA), 0xaa);
+	outb(f, DATA, 0xf0);
+	assert_int_equal(inb(f, DATA), 0xfa);
+	outb(f, DATA, 0x00); /* which set? */
+	assert_int_equal(inb(f, DATA), 0xfa);
+	assert_int_equal(inb(f, DATA), 0x41);
+	outb(f, DATA, 0xed);
+	assert_int_equal(inb(f, DATA), 0xfa);
+	outb(f, DATA, 0x07);
+	assert_int_equal(inb(f, DATA), 0xfa);
+	outb(f, DATA, 0xf3);
+	assert_int_equal(inb(f, DATA), 0xfa);
+	outb(f, DATA, 0x20);
+	assert_int_equal(inb(f, DATA), 0xfa);
+	outb(f, DATA, 0xee);
+	assert_int_equal(inb(f, DATA), 0xee);
+	outb(f, DATA, 0xf4);
+	assert_int_equal(inb(f, DATA), 0xfa);
+	outb(f, DATA, 0x42); /* not a command */
+	assert_int_equal(inb(f, DATA), 0xfe);
+	assert_int_equal(inb(f, CMD) & STS_OBF, 0);
+	/* Ctrl-Alt-Del arrives as translated make and break codes with IRQ 1. */
+	assert_int_equal(i8042_send_ctrl_alt_del(&((struct rig *)*state)->k), 0);
+	assert_int_equal(f->irq[1], 1);
+	assert_int_equal(inb(f, DATA), 0x1d);
+	assert_int_equal(inb(f, DATA), 0x38);
+	assert_int_equal(f->nstops, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -159,6 +198,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reset_through_output_port, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_irq_follows_ctr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_overflow, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keyboard_commands, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
