@@ -54,6 +54,41 @@ const struct cli_command cli_commands[] = {
 	{ "stats", cmd_stats, "show a VM's exit counters and device counters", "usage: kite stats NAME [--json]\n" },
 	{ "console", cmd_console, "attach to the serial console of a VM run with --serial socket",
 	  "usage: kite console NAME\n\nCtrl-A x detaches; the VM keeps running.\n" },
+	{ "snapshot", cmd_snapshot, "save a running VM to a directory (state + memory)",
+	  "usage: kite snapshot NAME DIR [--stop] [--compress]\n"
+	  "\n"
+	  "Pauses the VM, writes DIR/state and DIR/memory (raw RAM, zero pages left as holes)\n"
+	  "into a temporary directory, fsyncs and renames it to DIR, then resumes the VM.  A\n"
+	  "failure (disk full, permissions) leaves the VM running and no DIR.  DIR must not exist.\n"
+	  "\n"
+	  "  --stop       stop the VM once the snapshot is written\n"
+	  "  --compress   write the memory as one zlib stream (smaller; restored eagerly)\n"
+	  "\n"
+	  "Format: docs/snapshot-format.md.  Exit status: 0 done, 2 refused, 4 failed.\n" },
+	{ "restore", cmd_restore, "run a VM from a snapshot, where it was saved",
+	  "usage: kite restore DIR [options]     (or: kite run --restore DIR [options])\n"
+	  "\n"
+	  "Recreates the VM from DIR/state (no kernel or command line needed) and continues it.\n"
+	  "Memory is mapped MAP_PRIVATE from DIR/memory: pages load on first touch, the file is\n"
+	  "never written and is held with a shared lock.\n"
+	  "\n"
+	  "  --name NAME      name of the restored VM (default: the saved one)\n"
+	  "  --serial MODE    COM1: stdio (default), file:PATH, none\n"
+	  "  --api PATH|none  control socket (default: the runtime directory's NAME.sock)\n"
+	  "  --eager          copy the memory instead of mapping it\n"
+	  "  -d, --detach     run in the background; output to --log PATH (default RUNTIME/NAME.log);\n"
+	  "                   prints 'NAME PID LOG' once the VM runs\n"
+	  "  -v, -q           more / fewer messages\n"
+	  "\n"
+	  "Exit status: as kite run; 2 also when the snapshot is refused (corrupt, truncated,\n"
+	  "another format version or architecture).\n" },
+	{ "clone", cmd_clone, "start N detached VMs from one snapshot",
+	  "usage: kite clone DIR -n N [--name PREFIX] [--eager] [--log-dir DIR]\n"
+	  "\n"
+	  "Starts PREFIX-1 .. PREFIX-N (default PREFIX: the saved name), each restored from DIR in\n"
+	  "its own detached process with its output in LOGDIR/NAME.log (default: the runtime\n"
+	  "directory), and prints 'NAME PID LOG' for each.  Clones share the unmodified memory\n"
+	  "through the page cache; each gets a new VM generation id.  See docs/templates.md.\n" },
 	{ "help", cmd_help, "show help for a command", "usage: kite help [COMMAND]\n" },
 	{ "version", cmd_version, "print kite's version", "usage: kite version | kite --version\n" },
 	{ NULL, NULL, NULL, NULL },
