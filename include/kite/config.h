@@ -9,6 +9,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define KITE_MAX_CPUS  64
@@ -73,6 +74,27 @@ struct vm_config {
 	 */
 	bool incoming;
 	const char *mem_file;
+	/*
+	 * Storage for option strings the parser splits (--disk, --net): the
+	 * configuration owns them, so there is nothing to free and nothing to
+	 * leak on an error path.
+	 */
+	char strings[8192];
+	unsigned strings_used;
 };
+
+/* A copy of s inside cfg->strings, or NULL when that is full. */
+static inline char *config_strdup(struct vm_config *cfg, const char *s)
+{
+	size_t n = __builtin_strlen(s) + 1;
+	char *p;
+
+	if (n > sizeof(cfg->strings) - cfg->strings_used)
+		return (char *)0;
+	p = cfg->strings + cfg->strings_used;
+	__builtin_memcpy(p, s, n);
+	cfg->strings_used += n;
+	return p;
+}
 
 #endif

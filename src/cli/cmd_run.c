@@ -86,10 +86,9 @@ static int parse_disk(const char *s, struct vm_config *cfg)
 		return cli_usage_error("run", "--disk: at most %d disks", KITE_MAX_DISKS);
 	d = &cfg->disks[cfg->ndisks];
 	memset(d, 0, sizeof(*d));
-	/* Lives as long as the configuration (the process). */
-	cur = copy = strdup(s);
+	cur = copy = config_strdup(cfg, s);
 	if (!copy)
-		return -ENOMEM;
+		return cli_usage_error("run", "--disk '%s': too many or too long options", s);
 	if (opts_next(&cur, &key, &val) != 1 || val)
 		return cli_usage_error("run", "--disk '%s': expected PATH[,ro][,id=NAME][,cache=none|writeback]", s);
 	d->path = key;
@@ -126,9 +125,9 @@ static int parse_net(const char *s, struct vm_config *cfg)
 	n = &cfg->nets[cfg->nnets];
 	memset(n, 0, sizeof(*n));
 	n->fd = -1;
-	cur = copy = strdup(s); /* lives as long as the configuration */
+	cur = copy = config_strdup(cfg, s);
 	if (!copy)
-		return -ENOMEM;
+		return cli_usage_error("run", "--net '%s': too many or too long options", s);
 	while ((r = opts_next(&cur, &key, &val)) == 1) {
 		if (!strcmp(key, "tap") && val && *val && strlen(val) < 16 && !n->tap && n->fd < 0)
 			n->tap = val;
