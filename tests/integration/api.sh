@@ -51,7 +51,8 @@ jget() { # FILE-or-'-' PYTHON-EXPRS on j: printed space-separated
 	python3 -c "import json,sys; j=json.load(open(sys.argv[1]) if sys.argv[1] != '-' else sys.stdin); print($2)" "$1"
 }
 
-out_size() { stat -c %s "$TMP/$1.out"; }
+# The socket is published before the VM (and its serial file) exists: no file yet is 0 bytes.
+out_size() { stat -c %s "$TMP/$1.out" 2>/dev/null || echo 0; }
 
 # waits until NAME's serial output grows past its size now (the guest makes progress).
 expect_progress() {
