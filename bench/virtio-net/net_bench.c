@@ -14,7 +14,7 @@
  * 1500-byte and 64 KiB (TSO: one GSO frame of 44 segments) frames, and the
  * device's share of raw throughput.
  *
- *   net_bench [--secs S] [--window N]
+ *   net_bench [--secs S] [--window N]   (S per size and path, best of 3 rounds)
  *
  * Needs root (a network namespace, /dev/net/tun, a bridge); otherwise the
  * JSON says "skipped".
@@ -241,6 +241,37 @@ static struct result run_dev(struct bench *b)
 	return r;
 }
 
+/*
+ * The machine is shared: each side runs ROUNDS times for secs/ROUNDS,
+ * interleaved with the other's rounds through the caller, and keeps its
+ * best rate (losses are summed).
+ */
+#define ROUNDS 3
+
+static double pps(struct result r)
+{
+	return r.secs > 0 ? (double)r.packets / r.secs : 0;
+}
+
+static struct result best_of(struct bench *b, struct result (*run)(struct bench *))
+{
+	struct result best = { 0 };
+	uint64_t lost = 0;
+	double secs = b->secs;
+
+	b->secs = secs / ROUNDS;
+	for (int i = 0; i < ROUNDS; i++) {
+		struct result r = run(b);
+
+		lost += r.lost;
+		if (pps(r) > pps(best))
+			best = r;
+	}
+	b->secs = secs;
+	best.lost = lost;
+	return best;
+}
+
 /* ---- set-up ---- */
 
 static int sh(const char *cmd)
@@ -325,8 +356,8 @@ int main(int argc, char **argv)
 		struct result dev, rawr;
 
 		build_frame(&b, sizes[i].len);
-		dev = run_dev(&b);
-		rawr = run_raw(&b);
+		dev = best_of(&b, run_dev);
+		rawr = best_of(&b, run_raw);
 		print_result(sizes[i].name, sizes[i].len, dev, rawr, i + 1 == ARRAY_SIZE(sizes));
 	}
 	printf("}}\n");

@@ -28,6 +28,7 @@
 #define RX_MAX_CHAINS  VIRTIO_NET_QUEUE_SIZE
 #define RX_IOV_POOL    4096
 #define RX_CHAIN_IOVS  256         /* room left before one more chain may be popped */
+#define RX_READ_IOVS   64          /* chain 0 read into directly when it has at most this many buffers */
 #define BUDGET         256         /* packets per callback, so RX and TX take turns */
 
 struct virtio_net {
@@ -46,6 +47,8 @@ struct virtio_net {
 	size_t rx_len;
 	unsigned rx_gen;
 	bool rx_wait;       /* waiting for the guest to post RX buffers */
+	unsigned rx_direct; /* chains holding the packet's start already (rx_read) */
+	bool rx_big;        /* the last packet needed more than one chain: read into several */
 	struct virtq_elem rxe[RX_MAX_CHAINS];
 	uint32_t rxlen[RX_MAX_CHAINS];
 	struct iovec rxiov[RX_IOV_POOL];
@@ -244,28 +247,31 @@ static int rx_pop(struct virtio_net *n, unsigned k, unsigned *iov_used)
 	return r;
 }
 
-/* Places the stashed packet in guest buffers; false if the guest has too few (nothing is taken then). */
-static bool rx_deliver(struct virtio_net *n)
+/*
+ * Places rxbuf[off, rx_len) in guest buffers from chain k on (chains 0..k-1
+ * are popped and filled already).  False when the guest has too few
+ * buffers: then nothing stays taken and the whole packet is in rxbuf.
+ */
+static bool rx_place(struct virtio_net *n, unsigned k, unsigned iov_used, size_t off)
 {
 	struct virtio_dev *v = &n->vdev;
 	bool mrg = virtio_has_feature(v, VIRTIO_NET_F_MRG_RXBUF);
-	unsigned k = 0, iov_used = 0;
-	size_t off = 0;
 	uint16_t nbuf;
 
-	if (__atomic_load_n(&n->reset_gen, __ATOMIC_ACQUIRE) != n->rx_gen) {
-		n->rx_len = 0; /* read before a reset: its offloads may not be what the new driver accepts */
-		return true;
-	}
 	while (off < n->rx_len) {
 		struct virtq_elem *e = &n->rxe[k];
 		int r = rx_pop(n, k, &iov_used);
 
 		if (r == 0) {
+			/* The packet's start went straight into guest buffers: keep all of it here instead. */
+			for (unsigned j = 0, o = 0; j < n->rx_direct; o += n->rxlen[j++])
+				iov_to_buf(n->rxe[j].iov + n->rxe[j].nout, n->rxe[j].nin, 0, n->rxbuf + o, n->rxlen[j]);
+			n->rx_direct = 0;
 			net_unpop(n, VIRTIO_NET_RXQ, k);
 			return false;
 		}
 		if (r < 0 || (k == 0 && e->in_len < HDR_LEN) || (!mrg && e->in_len < n->rx_len)) {
+			n->rx_direct = 0;
 			net_unpop(n, VIRTIO_NET_RXQ, k + (r > 0));
 			rx_drop(n, r < 0 ? "guest buffers too small or too many" : "guest buffer too small");
 			return true;
@@ -273,6 +279,7 @@ static bool rx_deliver(struct virtio_net *n)
 		n->rxlen[k] = (uint32_t)iov_from_buf(e->iov + e->nout, e->nin, 0, n->rxbuf + off, n->rx_len - off);
 		off += n->rxlen[k++];
 	}
+	n->rx_direct = 0;
 	/* num_buffers: the TAP leaves it undefined; 1 without MRG_RXBUF (virtio 1.x, 5.1.6.4). */
 	nbuf = (uint16_t)k;
 	iov_from_buf(n->rxe[0].iov + n->rxe[0].nout, n->rxe[0].nin, offsetof(struct virtio_net_hdr_v1, num_buffers),
@@ -282,6 +289,16 @@ static bool rx_deliver(struct virtio_net *n)
 	n->rx_len = 0;
 	net_push_packet(n, k);
 	return true;
+}
+
+/* Places the stashed packet in guest buffers; false if the guest has too few (nothing is taken then). */
+static bool rx_deliver(struct virtio_net *n)
+{
+	if (__atomic_load_n(&n->reset_gen, __ATOMIC_ACQUIRE) != n->rx_gen) {
+		n->rx_len = 0; /* read before a reset: its offloads may not be what the new driver accepts */
+		return true;
+	}
+	return rx_place(n, 0, 0, 0);
 }
 
 /* No buffer for the stashed packet: stop reading the TAP until the guest posts some. */
@@ -309,29 +326,122 @@ static bool rx_flush(struct virtio_net *n)
 	return true;
 }
 
+enum rx_result { RX_EMPTY, RX_DONE, RX_STALL, RX_STOP };
+
+static enum rx_result rx_read_error(struct virtio_net *n, ssize_t r)
+{
+	if (r == -EAGAIN)
+		return RX_EMPTY;
+	if (tap_gone_error((int)-r))
+		net_link_lost(n, (int)-r);
+	else
+		pr_warn_ratelimited(&n->rl, "virtio %s: tap %s read: %s", n->vdev.name, n->tap.name,
+				    strerror((int)-r));
+	return RX_STOP;
+}
+
+/* One packet through kite's buffer (a first guest chain unfit for reading into directly). */
+static enum rx_result rx_read_bounce(struct virtio_net *n)
+{
+	ssize_t r = tap_read(&n->tap, n->rxbuf, VIRTIO_NET_MAX_PACKET + HDR_LEN);
+
+	if (r < 0)
+		return rx_read_error(n, r);
+	n->rx_len = (size_t)r;
+	n->rx_gen = __atomic_load_n(&n->reset_gen, __ATOMIC_ACQUIRE);
+	if (n->rx_len < HDR_LEN + MIN_FRAME) {
+		rx_drop(n, "runt");
+		return RX_DONE;
+	}
+	return rx_deliver(n) ? RX_DONE : RX_STALL;
+}
+
+/* Adds chain k's writable buffers to iov; false (chain given back) if they do not fit. */
+static bool rx_add_iov(struct virtio_net *n, unsigned k, struct iovec *iov, unsigned *cnt)
+{
+	struct virtq_elem *e = &n->rxe[k];
+
+	if (*cnt + e->nin > RX_READ_IOVS) {
+		net_unpop(n, VIRTIO_NET_RXQ, 1);
+		return false;
+	}
+	memcpy(iov + *cnt, e->iov + e->nout, e->nin * sizeof(*iov));
+	*cnt += e->nin;
+	return true;
+}
+
+/*
+ * One packet, read straight into guest RX chains: the first, or after a
+ * large packet (TSO) as many as a largest packet needs.  What does not fit
+ * lands in kite's buffer behind them and is spread over further chains;
+ * chains the packet did not need go back.  No buffer: the packet stays in
+ * the TAP.
+ */
+static enum rx_result rx_read(struct virtio_net *n)
+{
+	struct iovec iov[RX_READ_IOVS + 1];
+	bool mrg = virtio_has_feature(&n->vdev, VIRTIO_NET_F_MRG_RXBUF);
+	unsigned iov_used = 0, cnt = 0, popped = 1, k = 0;
+	size_t cap, left;
+	ssize_t r;
+
+	if (rx_pop(n, 0, &iov_used) <= 0)
+		return RX_STALL;
+	cap = n->rxe[0].in_len;
+	if (cap < HDR_LEN) {
+		net_unpop(n, VIRTIO_NET_RXQ, 1);
+		return rx_read_bounce(n); /* it drops the packet, nothing can take it */
+	}
+	if (!rx_add_iov(n, 0, iov, &cnt))
+		return rx_read_bounce(n);
+	while (mrg && n->rx_big && cap < VIRTIO_NET_MAX_PACKET + HDR_LEN && rx_pop(n, popped, &iov_used) > 0) {
+		if (!rx_add_iov(n, popped, iov, &cnt))
+			break;
+		cap += n->rxe[popped++].in_len;
+	}
+	if (cap < VIRTIO_NET_MAX_PACKET + HDR_LEN)
+		iov[cnt++] = (struct iovec){ n->rxbuf + cap, VIRTIO_NET_MAX_PACKET + HDR_LEN - cap };
+	r = tap_readv(&n->tap, iov, (int)cnt);
+	if (r < 0) {
+		net_unpop(n, VIRTIO_NET_RXQ, popped);
+		return rx_read_error(n, r);
+	}
+	n->rx_len = (size_t)r;
+	n->rx_gen = __atomic_load_n(&n->reset_gen, __ATOMIC_ACQUIRE);
+	if (n->rx_len < HDR_LEN + MIN_FRAME || (n->rx_len > cap && !mrg)) {
+		net_unpop(n, VIRTIO_NET_RXQ, popped);
+		rx_drop(n, n->rx_len > cap ? "guest buffer too small" : "runt");
+		return RX_DONE;
+	}
+	for (left = n->rx_len; k < popped && left; k++) {
+		n->rxlen[k] = (uint32_t)MIN(left, n->rxe[k].in_len);
+		left -= n->rxlen[k];
+	}
+	net_unpop(n, VIRTIO_NET_RXQ, popped - k); /* the tail the packet did not need */
+	n->rx_big = n->rx_len > n->rxe[0].in_len;
+	n->rx_direct = k;
+	return rx_place(n, k, iov_used, n->rx_len - left) ? RX_DONE : RX_STALL;
+}
+
 /* Moves packets from the TAP to the guest; also run when the guest posts RX buffers. */
 static void rx_pump(struct virtio_net *n)
 {
 	for (unsigned i = 0; i < BUDGET && !n->link_gone; i++) {
-		ssize_t r;
-
 		if (!rx_flush(n))
 			return;
-		r = tap_read(&n->tap, n->rxbuf, VIRTIO_NET_MAX_PACKET + HDR_LEN);
-		if (r == -EAGAIN)
+		switch (rx_read(n)) {
+		case RX_EMPTY:
+		case RX_STOP:
 			return;
-		if (r < 0) {
-			if (tap_gone_error((int)-r))
-				net_link_lost(n, (int)-r);
-			else
-				pr_warn_ratelimited(&n->rl, "virtio %s: tap %s read: %s", n->vdev.name, n->tap.name,
-						    strerror((int)-r));
-			return;
+		case RX_STALL:
+			rx_stall(n);
+			/* Buffers posted between our look and the kick re-enable would be missed: look again. */
+			if (!virtio_queue_notify_on(&n->vdev, VIRTIO_NET_RXQ))
+				return;
+			break;
+		case RX_DONE:
+			break;
 		}
-		n->rx_len = (size_t)r;
-		n->rx_gen = __atomic_load_n(&n->reset_gen, __ATOMIC_ACQUIRE);
-		if (n->rx_len < HDR_LEN + MIN_FRAME)
-			rx_drop(n, "runt");
 	}
 	/* Budget spent with more to read: level-triggered epoll calls again. */
 	if (!n->link_gone)
