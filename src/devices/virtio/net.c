@@ -156,7 +156,7 @@ static void net_link_lost(struct virtio_net *n, int err)
 
 	if (n->link_gone)
 		return;
-	n->link_gone = true;
+	__atomic_store_n(&n->link_gone, true, __ATOMIC_RELAXED); /* read by the vCPU-side hooks */
 	pr_warn("virtio %s: tap %s is gone (%s): link down, packets are dropped", v->name, n->tap.name,
 		strerror(err));
 	if (n->tap_added)
@@ -580,7 +580,7 @@ static void net_driver_ok(struct virtio_dev *v)
 	struct virtio_net *n = v->priv;
 
 	/* The TAP hands us only what the guest can take: no GSO to a driver without GUEST_TSO. */
-	if (n->tap.fd >= 0)
+	if (!__atomic_load_n(&n->link_gone, __ATOMIC_RELAXED))
 		tap_set_offload(&n->tap, net_offloads(v));
 }
 
@@ -589,7 +589,7 @@ static void net_reset(struct virtio_dev *v)
 	struct virtio_net *n = v->priv;
 
 	__atomic_add_fetch(&n->reset_gen, 1, __ATOMIC_RELEASE);
-	if (n->tap.fd >= 0)
+	if (!__atomic_load_n(&n->link_gone, __ATOMIC_RELAXED))
 		tap_set_offload(&n->tap, 0);
 }
 
@@ -643,7 +643,7 @@ int virtio_net_create(struct pci_bus *pci, struct machine *m, const struct net_c
 			    VIRTIO_NET_CFG_SIZE, &net_ops);
 	if (r)
 		goto fail_tap;
-	/* Polled for input once the guest is ready (rx_kick); errors are reported regardless. */
+	/* Polled for input once the guest posts RX buffers (rx_pump); errors are reported regardless. */
 	r = event_loop_add(m->loop, n->tap.fd, 0, net_tap_event, n);
 	if (r) {
 		virtio_dev_exit(&n->vdev);
@@ -704,7 +704,7 @@ int virtio_net_load(struct virtio_net *n, const struct virtio_net_state *s)
 	memcpy(n->mac, s->mac, 6);
 	/* The link is what this host's TAP says, not what the source's was. */
 	n->status = n->link_gone ? 0 : VIRTIO_NET_S_LINK_UP;
-	if (n->tap.fd >= 0 && !n->link_gone)
+	if (!n->link_gone)
 		tap_set_offload(&n->tap, net_offloads(&n->vdev));
 	if (n->status != s->status && (n->vdev.status & VIRTIO_STATUS_DRIVER_OK))
 		virtio_config_changed(&n->vdev);
