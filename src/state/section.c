@@ -434,6 +434,10 @@ static int state_read_section(struct state_source *src, const char *what, struct
 		pr_err("%s: section %u has a malformed tag (corrupt file)", what, f->n);
 		return -EINVAL;
 	}
+	if (get_le32(h + 44)) {
+		pr_err("%s: section '%s' has a non-zero reserved field (corrupt file)", what, s.tag);
+		return -EINVAL;
+	}
 	s.instance = get_le32(h + 24);
 	s.major = get_le16(h + 28);
 	s.minor = get_le16(h + 30);
