@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include <kite/http.h>
+#include <kite/migrate.h>
 
 struct vm;
 
@@ -30,6 +31,9 @@ enum api_op {
 	API_GET_CONSOLE,        /* GET /kite/console with Upgrade: kite-console */
 	API_PUT_SNAPSHOT_CREATE, /* PUT /snapshot/create (src/state) */
 	API_PUT_SNAPSHOT_LOAD,   /* PUT /snapshot/load: refused, kite restores at start-up */
+	API_PUT_MIGRATE,         /* PUT /kite/migrate (src/migrate) */
+	API_GET_MIGRATE,         /* GET /kite/migrate: progress and the final report */
+	API_PUT_MIGRATE_CANCEL,  /* PUT /kite/migrate/cancel */
 };
 
 #define API_PATH_MAX 4096
@@ -48,6 +52,7 @@ struct api_call {
 	bool pause;             /* API_PATCH_VM: true = "Paused", false = "Resumed" */
 	enum api_action action; /* API_PUT_ACTIONS */
 	struct api_snapshot snap; /* API_PUT_SNAPSHOT_* */
+	struct migrate_params mig; /* API_PUT_MIGRATE */
 };
 
 struct api_response {

@@ -48,6 +48,11 @@ struct api_reply;
 int cli_vm_request(const char *cmd, const char *name, const char *method, const char *target, const char *json,
 		   struct api_reply *rep);
 
+/* Live migration (src/cli/cmd_migrate.c): the source's command and kite run --incoming. */
+int cmd_migrate(int argc, char **argv);
+struct vm_config;
+int migrate_incoming_run(const struct vm_config *cfg);
+
 /* Snapshots (src/cli/cmd_{snapshot,restore,clone}.c). */
 int cmd_snapshot(int argc, char **argv);
 int cmd_restore(int argc, char **argv);

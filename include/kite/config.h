@@ -74,6 +74,8 @@ struct vm_config {
 	 */
 	bool incoming;
 	const char *mem_file;
+	/* kite run --incoming ADDR: wait for a live migration there (src/migrate) instead of booting. */
+	const char *incoming_addr;
 	/*
 	 * Storage for option strings the parser splits (--disk, --net): the
 	 * configuration owns them, so there is nothing to free and nothing to

@@ -28,6 +28,12 @@ struct gmem {
 	int fd;            /* memfd backing, -1 for anonymous */
 	unsigned nr;
 	struct gmem_region regions[GMEM_MAX_REGIONS];
+	/*
+	 * Live migration: while set, gmem_ptr() marks every page it hands out
+	 * (one bit per 4 KiB page of the mapping, set atomically), so that the
+	 * pages devices may write are sent again in the final round.
+	 */
+	unsigned long *touched;
 };
 
 /*
@@ -46,7 +52,7 @@ int gmem_add_region(struct gmem *m, uint64_t gpa, uint64_t size);
 int gmem_map_file(struct gmem *m, const char *path, uint64_t size);
 void gmem_unmap(struct gmem *m);
 
-/* Host pointer for [gpa, gpa+len) if it lies entirely inside one region, else NULL. */
+/* Host pointer for [gpa, gpa+len) if it lies entirely inside one region, else NULL (marks `touched`). */
 void *gmem_ptr(const struct gmem *m, uint64_t gpa, uint64_t len);
 int gmem_read(const struct gmem *m, uint64_t gpa, void *dst, size_t len);
 int gmem_write(const struct gmem *m, uint64_t gpa, const void *src, size_t len);

@@ -93,4 +93,11 @@ int kvm_set_pit2(int vmfd, const struct kvm_pit_state2 *p);
 int kvm_get_clock(int vmfd, struct kvm_clock_data *c);
 int kvm_set_clock(int vmfd, const struct kvm_clock_data *c);
 
+/* Dirty-page logging (src/migrate): slots carry KVM_MEM_LOG_DIRTY_PAGES while it is on. */
+int kvm_enable_cap(int vmfd, uint32_t cap, uint64_t arg0);
+/* `bitmap`: one bit per page of the slot, 64-bit aligned; with manual protect it is not cleared. */
+int kvm_get_dirty_log(int vmfd, uint32_t slot, void *bitmap);
+/* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: clears and write-protects the set bits; first_page and num_pages 64-aligned. */
+int kvm_clear_dirty_log(int vmfd, uint32_t slot, uint64_t first_page, uint32_t num_pages, void *bitmap);
+
 #endif

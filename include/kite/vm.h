@@ -74,6 +74,10 @@ struct vm {
 	char stop_detail[160];
 	uint64_t start_ns;
 
+	/* Live migration (src/migrate): the outgoing one, and the vCPU throttle of auto-converge (0-99 %). */
+	struct migration *migration; /* loop thread only */
+	unsigned throttle_pct;       /* atomic */
+
 	pthread_mutex_t routes_lock;
 	struct kvm_irq_routing_entry *routes;
 	unsigned nroutes, routes_cap;
@@ -104,6 +108,8 @@ int vcpu_start(struct vcpu *v);
 /* Boot processor registers from the loader's entry state. */
 int vcpu_setup_boot(struct vcpu *v, const struct boot_entry *e);
 void vcpu_kick(struct vcpu *v);
+/* Period of the auto-converge kicks; a vCPU throttled at P % sleeps P % of it after each kick. */
+#define VCPU_THROTTLE_PERIOD_US 10000
 void vcpu_destroy(struct vcpu *v);
 void vcpu_dump(struct vcpu *v); /* registers and instruction bytes, on stderr */
 

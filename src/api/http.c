@@ -292,6 +292,8 @@ const char *http_reason(int status)
 		return "Switching Protocols";
 	case 200:
 		return "OK";
+	case 202:
+		return "Accepted";
 	case 204:
 		return "No Content";
 	case 400:

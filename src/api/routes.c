@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <kite/api.h>
+#include <kite/migrate.h>
 #include <kite/state.h>
 #include <kite/util.h>
 #include <kite/vm.h>
@@ -36,6 +37,9 @@ static const struct api_route api_routes[] = {
 	{ "/kite/console", "GET", API_GET_CONSOLE },
 	{ "/snapshot/create", "PUT", API_PUT_SNAPSHOT_CREATE },
 	{ "/snapshot/load", "PUT", API_PUT_SNAPSHOT_LOAD },
+	{ "/kite/migrate", "PUT", API_PUT_MIGRATE },
+	{ "/kite/migrate", "GET", API_GET_MIGRATE },
+	{ "/kite/migrate/cancel", "PUT", API_PUT_MIGRATE_CANCEL },
 };
 
 void api_response_free(struct api_response *resp)
@@ -285,6 +289,57 @@ out:
 	return r;
 }
 
+/* An optional integer field within [min, max]; -1 after a 400. */
+static int api_uint_field(json_t *j, const char *name, unsigned min, unsigned max, unsigned *out,
+			  struct api_response *resp)
+{
+	json_t *v = json_object_get(j, name);
+
+	if (!v)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		api_fault(resp, 400, "field \"%s\" must be an integer from %u to %u", name, min, max);
+		return -1;
+	}
+	*out = json_integer_value(v);
+	return 0;
+}
+
+/* {"destination": "tcp:HOST:PORT"|"unix:PATH", "downtime_ms", "bandwidth_mib", "max_rounds", "compress", "auto_converge"} */
+static int api_decode_migrate(const struct http_request *req, struct api_call *call, struct api_response *resp)
+{
+	static const char *const fields[] = { "destination", "downtime_ms", "bandwidth_mib", "max_rounds", "compress",
+					      "auto_converge", "fd_passing", NULL };
+	struct migrate_params *p = &call->mig;
+	json_t *j = api_body_object(req, fields, resp);
+	bool ac = true, fdp = true;
+	const char *d;
+	int r = -1;
+
+	if (!j)
+		return -1;
+	d = api_string_field(j, "destination", resp);
+	if (!d)
+		goto out;
+	if (strlen(d) >= sizeof(p->dest) || migrate_parse_addr(d)) {
+		api_fault(resp, 400, "destination \"%.64s\": expected tcp:HOST:PORT or unix:PATH", d);
+		goto out;
+	}
+	snprintf(p->dest, sizeof(p->dest), "%s", d);
+	if (api_uint_field(j, "downtime_ms", 1, 600000, &p->downtime_ms, resp) ||
+	    api_uint_field(j, "bandwidth_mib", 0, 1u << 20, &p->bandwidth_mib, resp) ||
+	    api_uint_field(j, "max_rounds", 1, 10000, &p->max_rounds, resp) ||
+	    api_bool_field(j, "compress", &p->compress, resp) || api_bool_field(j, "auto_converge", &ac, resp) ||
+	    api_bool_field(j, "fd_passing", &fdp, resp))
+		goto out;
+	p->no_auto_converge = !ac;
+	p->no_fd_passing = !fdp;
+	r = 0;
+out:
+	json_decref(j);
+	return r;
+}
+
 int api_decode(const struct http_request *req, struct api_call *call, struct api_response *resp)
 {
 	memset(call, 0, sizeof(*call));
@@ -299,6 +354,8 @@ int api_decode(const struct http_request *req, struct api_call *call, struct api
 		return api_decode_console(req, resp);
 	case API_PUT_SNAPSHOT_CREATE:
 		return api_decode_snapshot_create(req, call, resp);
+	case API_PUT_MIGRATE:
+		return api_decode_migrate(req, call, resp);
 	default:
 		return 0; /* no body, or a body that is ignored (PUT /kite/stop) */
 	}
@@ -309,12 +366,18 @@ static double api_uptime(struct vm *vm)
 	return vm->start_ns ? (now_ns() - vm->start_ns) / 1e9 : 0.0;
 }
 
+/* The state kite ls shows: the VM's, or "Migrating" while a migration runs. */
+static const char *api_vm_state(struct vm *vm)
+{
+	return migrate_active(vm) ? "Migrating" : vm_state_name(vm_get_state(vm));
+}
+
 static void api_get_info(struct api_context *ctx, struct api_response *resp)
 {
 	struct vm *vm = ctx->vm;
 
 	api_json(resp, 200,
-		 json_pack("{s:s, s:s, s:s, s:s}", "id", vm->cfg.name, "state", vm_state_name(vm_get_state(vm)),
+		 json_pack("{s:s, s:s, s:s, s:s}", "id", vm->cfg.name, "state", api_vm_state(vm),
 			   "vmm_version", KITE_VERSION, "app_name", "kite"));
 }
 
@@ -330,8 +393,13 @@ static void api_get_machine_config(struct api_context *ctx, struct api_response 
 static void api_patch_vm(struct api_context *ctx, const struct api_call *call, struct api_response *resp)
 {
 	struct vm *vm = ctx->vm;
-	int r = call->pause ? vm_pause(vm) : vm_resume(vm);
+	int r;
 
+	if (migrate_active(vm)) {
+		api_fault(resp, 409, "a migration is running (kite migrate --cancel %s first)", vm->cfg.name);
+		return;
+	}
+	r = call->pause ? vm_pause(vm) : vm_resume(vm);
 	if (r)
 		api_fault(resp, 400, "cannot %s a VM in state %s", call->pause ? "pause" : "resume",
 			  vm_state_name(vm_get_state(vm)));
@@ -380,7 +448,7 @@ static void api_get_kite_vm(struct api_context *ctx, struct api_response *resp)
 	api_bus_devices(&vm->mmio, devs);
 	api_json(resp, 200,
 		 json_pack("{s:s, s:i, s:s, s:i, s:I, s:I, s:f, s:s, s:s?, s:s?, s:s?, s:o}", "name", vm->cfg.name,
-			   "pid", (int)getpid(), "state", vm_state_name(vm_get_state(vm)), "vcpus", (int)vm->ncpus,
+			   "pid", (int)getpid(), "state", api_vm_state(vm), "vcpus", (int)vm->ncpus,
 			   "memory_mib", (json_int_t)(vm->cfg.mem_size >> 20), "memory_bytes",
 			   (json_int_t)vm->cfg.mem_size, "uptime_seconds", api_uptime(vm), "version", KITE_VERSION,
 			   "api_socket", ctx->socket_path, "kernel", vm->cfg.kernel, "cmdline", vm->cfg.cmdline,
@@ -555,6 +623,71 @@ static void api_snapshot_create(struct api_context *ctx, const struct api_call *
 	api_no_content(resp);
 }
 
+static void api_put_migrate(struct api_context *ctx, const struct api_call *call, struct api_response *resp)
+{
+	int r = migrate_start(ctx->vm, &call->mig);
+
+	if (r == -EBUSY)
+		api_fault(resp, 409, "a migration is already running");
+	else if (r == -EINVAL)
+		api_fault(resp, 409, "cannot migrate a VM in state %s", vm_state_name(vm_get_state(ctx->vm)));
+	else if (r)
+		api_fault(resp, 500, "cannot start the migration: %s", strerror(-r));
+	else
+		api_json(resp, 202, json_pack("{s:s, s:s}", "status", "setup", "destination", call->mig.dest));
+}
+
+static json_t *api_migrate_rounds(const struct migrate_stats *s)
+{
+	json_t *a = json_array();
+
+	for (unsigned i = 0; i < s->nhistory; i++) {
+		const struct migrate_round *h = &s->history[i];
+
+		json_array_append_new(a, json_pack("{s:i, s:I, s:I, s:I, s:f, s:i}", "round", (int)i + 1, "pages",
+						   (json_int_t)h->pages, "bytes", (json_int_t)h->bytes, "dirty_pages",
+						   (json_int_t)h->dirty_pages, "ms", h->ns / 1e6, "throttle_pct",
+						   (int)h->throttle_pct));
+	}
+	return a;
+}
+
+static void api_get_migrate(struct api_context *ctx, struct api_response *resp)
+{
+	struct migrate_stats *s = malloc(sizeof(*s));
+
+	if (!s || migrate_get_stats(ctx->vm, s)) {
+		free(s);
+		api_fault(resp, 404, "no migration was started on this VM");
+		return;
+	}
+	api_json(resp, 200,
+		 json_pack("{s:s, s:s, s:s?, s:i, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:i, s:b, s:b, s:f, s:f, "
+			   "s:f, s:f, s:o}",
+			   "status", migrate_status_name(s->status), "destination", s->dest, "error",
+			   s->error[0] ? s->error : NULL, "round", (int)s->round, "memory_bytes", (json_int_t)s->mem_bytes,
+			   "bytes", (json_int_t)s->bytes, "pages", (json_int_t)s->pages, "zero_pages",
+			   (json_int_t)s->zero_pages, "remaining_pages", (json_int_t)s->remaining_pages,
+			   "bandwidth_mibs", s->bandwidth_mibs, "dirty_pages_per_s", s->dirty_pages_per_s,
+			   "est_downtime_ms", s->est_downtime_ms, "throttle_pct", (int)s->throttle_pct, "fd_passed",
+			   s->fd_passed, "guest_paused", s->guest_paused, "total_ms", s->total_ns / 1e6, "setup_ms",
+			   s->setup_ns / 1e6, "downtime_ms", s->downtime_ns / 1e6, "target_downtime_ms",
+			   s->target_downtime_ns / 1e6, "rounds", api_migrate_rounds(s)));
+	free(s);
+}
+
+static void api_put_migrate_cancel(struct api_context *ctx, struct api_response *resp)
+{
+	int r = migrate_cancel(ctx->vm);
+
+	if (r == -ENOENT)
+		api_fault(resp, 404, "no migration is running");
+	else if (r == -EALREADY)
+		api_fault(resp, 409, "too late: the target runs the guest");
+	else
+		api_no_content(resp);
+}
+
 void api_execute(struct api_context *ctx, const struct api_call *call, struct api_response *resp)
 {
 	switch (call->op) {
@@ -576,6 +709,12 @@ void api_execute(struct api_context *ctx, const struct api_call *call, struct ap
 		return api_get_metrics(ctx, resp);
 	case API_PUT_SNAPSHOT_CREATE:
 		return api_snapshot_create(ctx, call, resp);
+	case API_PUT_MIGRATE:
+		return api_put_migrate(ctx, call, resp);
+	case API_GET_MIGRATE:
+		return api_get_migrate(ctx, resp);
+	case API_PUT_MIGRATE_CANCEL:
+		return api_put_migrate_cancel(ctx, resp);
 	case API_PUT_SNAPSHOT_LOAD:
 		api_fault(resp, 400, "this kite already runs a VM: restore with kite restore DIR (or kite run --restore DIR)");
 		return;

@@ -21,6 +21,7 @@
 #include <kite/api_registry.h>
 #include <kite/event.h>
 #include <kite/log.h>
+#include <kite/migrate.h>
 #include <kite/util.h>
 #include <kite/vm.h>
 
@@ -528,6 +529,8 @@ void api_server_detach(struct api_server *s)
 {
 	if (!s->vm)
 		return;
+	/* A migration reads the VM until it ends: stop and join it before the VM goes. */
+	migrate_cleanup(s->vm);
 	api_console_end(s);
 	while (s->conns)
 		api_conn_close(s->conns);

@@ -14,6 +14,7 @@
 #include <kite/config.h>
 #include <kite/event.h>
 #include <kite/log.h>
+#include <kite/migrate.h>
 #include <kite/util.h>
 #include <kite/virtio_net.h>
 #include <kite/vm.h>
@@ -37,6 +38,7 @@ enum {
 	OPT_CONSOLE,
 	OPT_RNG,
 	OPT_NET,
+	OPT_INCOMING,
 };
 
 static const struct option run_options[] = {
@@ -54,6 +56,7 @@ static const struct option run_options[] = {
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "net", required_argument, NULL, OPT_NET },
+	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -230,6 +233,9 @@ static int run_parse_one(int opt, const char *arg, struct vm_config *cfg)
 		return 0;
 	case OPT_NET:
 		return parse_net(arg, cfg);
+	case OPT_INCOMING:
+		cfg->incoming_addr = arg;
+		return 0;
 	case 'v':
 		if (log_get_level() < LOG_DEBUG)
 			log_set_level(log_get_level() + 1);
@@ -279,8 +285,12 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg)
 	}
 	if (optind < argc)
 		return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
-	if (!cfg->kernel && !cfg->dump_acpi_dir)
+	if (!cfg->kernel && !cfg->dump_acpi_dir && !cfg->incoming_addr)
 		return cli_usage_error("run", "--kernel PATH is required");
+	if (cfg->incoming_addr && (cfg->kernel || cfg->dump_acpi_dir))
+		return cli_usage_error("run", "--incoming: the source sends the VM; no --kernel or --dump-acpi");
+	if (cfg->incoming_addr && migrate_parse_addr(cfg->incoming_addr))
+		return cli_usage_error("run", "--incoming '%s': expected tcp:HOST:PORT or unix:PATH", cfg->incoming_addr);
 	if (cfg->kernel && (r = run_check_file("--kernel", cfg->kernel)))
 		return r;
 	if (cfg->initrd && (r = run_check_file("--initrd", cfg->initrd)))
@@ -367,6 +377,8 @@ int cmd_run(int argc, char **argv)
 	r = run_parse_args(argc, argv, &cfg);
 	if (r)
 		return r < 0 ? EXIT_OK : r;
+	if (cfg.incoming_addr)
+		return migrate_incoming_run(&cfg); /* src/cli/cmd_migrate.c */
 	/* Termination signals arrive on the event loop (signalfd), so every thread blocks them. */
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);

@@ -89,6 +89,27 @@ const struct cli_command cli_commands[] = {
 	  "its own detached process with its output in LOGDIR/NAME.log (default: the runtime\n"
 	  "directory), and prints 'NAME PID LOG' for each.  Clones share the unmodified memory\n"
 	  "through the page cache; each gets a new VM generation id.  See docs/templates.md.\n" },
+	{ "migrate", cmd_migrate, "move a running VM to another kite (live migration)",
+	  "usage: kite migrate NAME tcp:HOST:PORT|unix:PATH [options]\n"
+	  "       kite migrate --cancel NAME\n"
+	  "\n"
+	  "The target waits with: kite run --incoming tcp:HOST:PORT|unix:PATH [--name N] [--serial MODE].\n"
+	  "RAM is sent while the guest runs, then the pages it dirtied, round after round, until\n"
+	  "the rest fits the downtime budget; then the guest is paused, the rest and the device\n"
+	  "state are sent, and the target runs it.  Any failure before the handover leaves the\n"
+	  "guest running here.  Protocol: docs/migration.md.\n"
+	  "\n"
+	  "  --downtime MS       downtime budget (default 50)\n"
+	  "  --bandwidth MiB/s   limit the link (default: unlimited)\n"
+	  "  --max-rounds N      then stop and copy whatever is left (default 30)\n"
+	  "  --compress          zlib the pages that compress\n"
+	  "  --no-auto-converge  never throttle the vCPUs\n"
+	  "  --no-fd-passing     unix: copy RAM even when it could pass as a memfd\n"
+	  "  --json              the final report as JSON\n"
+	  "  --cancel            cancel the running migration of NAME\n"
+	  "\n"
+	  "Exit status: 0 the target runs the guest; 2 usage or no such VM; 4 failed or cancelled\n"
+	  "(the guest runs on here, unless the report says it stays paused).\n" },
 	{ "help", cmd_help, "show help for a command", "usage: kite help [COMMAND]\n" },
 	{ "version", cmd_version, "print kite's version", "usage: kite version | kite --version\n" },
 	{ NULL, NULL, NULL, NULL },

@@ -459,3 +459,26 @@ int kvm_set_clock(int vmfd, const struct kvm_clock_data *c)
 {
 	return kvm_ioctl(vmfd, KVM_SET_CLOCK, (void *)c);
 }
+
+int kvm_enable_cap(int vmfd, uint32_t cap, uint64_t arg0)
+{
+	struct kvm_enable_cap c = { .cap = cap, .args = { arg0 } };
+
+	return kvm_ioctl(vmfd, KVM_ENABLE_CAP, &c);
+}
+
+int kvm_get_dirty_log(int vmfd, uint32_t slot, void *bitmap)
+{
+	struct kvm_dirty_log d = { .slot = slot, .dirty_bitmap = bitmap };
+
+	return kvm_ioctl(vmfd, KVM_GET_DIRTY_LOG, &d);
+}
+
+int kvm_clear_dirty_log(int vmfd, uint32_t slot, uint64_t first_page, uint32_t num_pages, void *bitmap)
+{
+	struct kvm_clear_dirty_log c = {
+		.slot = slot, .num_pages = num_pages, .first_page = first_page, .dirty_bitmap = bitmap,
+	};
+
+	return kvm_ioctl(vmfd, KVM_CLEAR_DIRTY_LOG, &c);
+}

@@ -112,8 +112,19 @@ void gmem_unmap(struct gmem *m)
 	m->fd = -1;
 }
 
+static void gmem_mark_touched(unsigned long *bits, uint64_t off, uint64_t len)
+{
+	const unsigned w = 8 * sizeof(long);
+	uint64_t last = (off + (len ? len - 1 : 0)) >> 12;
+
+	for (uint64_t p = off >> 12; p <= last; p++)
+		__atomic_fetch_or(&bits[p / w], 1ul << (p % w), __ATOMIC_RELAXED);
+}
+
 void *gmem_ptr(const struct gmem *m, uint64_t gpa, uint64_t len)
 {
+	unsigned long *touched = __atomic_load_n(&m->touched, __ATOMIC_ACQUIRE);
+
 	for (unsigned i = 0; i < m->nr; i++) {
 		const struct gmem_region *r = &m->regions[i];
 
@@ -122,6 +133,8 @@ void *gmem_ptr(const struct gmem *m, uint64_t gpa, uint64_t len)
 			continue;
 		if (len > r->size - (gpa - r->gpa))
 			return NULL;
+		if (touched)
+			gmem_mark_touched(touched, r->offset + (gpa - r->gpa), len);
 		return r->hva + (gpa - r->gpa);
 	}
 	return NULL;

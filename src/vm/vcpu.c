@@ -390,6 +390,20 @@ static bool vcpu_check_requests(struct vcpu *v)
 	return go;
 }
 
+/*
+ * Auto-converge (src/migrate): the migration kicks every vCPU each
+ * VCPU_THROTTLE_PERIOD_US and a throttled vCPU sleeps its share of that period
+ * outside KVM_RUN, so a guest that dirties memory faster than the link
+ * carries slows down.
+ */
+static void vcpu_throttle(struct vcpu *v)
+{
+	unsigned pct = __atomic_load_n(&v->vm->throttle_pct, __ATOMIC_RELAXED);
+
+	if (pct)
+		usleep(MIN(pct, 99u) * VCPU_THROTTLE_PERIOD_US / 100);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -408,6 +422,7 @@ static void *vcpu_thread(void *arg)
 		if (r == -EINTR || r == -EAGAIN) {
 			__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 			v->exits[EXIT_STAT_INTR]++;
+			vcpu_throttle(v);
 			continue;
 		}
 		if (r < 0) {

@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The target side: one migration, accepted on a listening socket.  Every
+ * frame is untrusted: the configuration passes the same checks as a
+ * snapshot's, page indices are bounds-checked against the RAM this side
+ * created, the state stream is checked whole before anything loads.  The
+ * guest runs only after the source's "go"; anything else discards the VM.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <kite/log.h>
+#include <kite/migrate.h>
+#include <kite/migrate_proto.h>
+#include <kite/state.h>
+#include <kite/util.h>
+#include <kite/vm.h>
+
+#define MIG_GO_TIMEOUT_MS 30000
+
+struct migrate_target {
+	struct mig_conn conn;
+	struct state_vm_info info; /* the strings vm->cfg points to */
+	struct migrate_stats st;
+	uint64_t t_start, t_stopcopy;
+	char mem_path[32];         /* /proc/self/fd/N of a passed memfd */
+	int memfd;
+};
+
+static int mig_recv_hello(struct migrate_target *t, uint32_t *features)
+{
+	unsigned type;
+	struct sbuf in;
+	uint32_t major, page;
+	char *ver = NULL, *arch = NULL;
+	int r;
+
+	r = mig_recv(&t->conn, &type, &in);
+	if (r)
+		return r;
+	if (type != MIG_HELLO) {
+		pr_err("migration: expected a hello, got a '%s' frame", mig_type_name(type));
+		return -EPROTO;
+	}
+	major = sbuf_get_u32(&in);
+	sbuf_get_u32(&in);
+	ver = sbuf_get_str(&in, 64);
+	arch = sbuf_get_str(&in, 64);
+	page = sbuf_get_u32(&in);
+	*features = sbuf_get_u32(&in);
+	r = 0;
+	if (in.err) {
+		pr_err("migration: malformed hello");
+		r = -EPROTO;
+	} else if (major != MIG_PROTO_MAJOR || !arch || strcmp(arch, STATE_ARCH) || page != MIG_PAGE) {
+		pr_err("migration: the source speaks protocol %u on %s with %u-byte pages (kite %s); this is %u on %s",
+		       major, arch ? arch : "?", page, ver ? ver : "?", MIG_PROTO_MAJOR, STATE_ARCH);
+		mig_send_error(&t->conn, "protocol %u on %s is not spoken here (kite %s: protocol %u on %s)", major,
+			       arch ? arch : "?", KITE_VERSION, MIG_PROTO_MAJOR, STATE_ARCH);
+		r = -EPROTO;
+	} else {
+		pr_info("migration: source kite %s", ver ? ver : "?");
+	}
+	free(ver);
+	free(arch);
+	return r;
+}
+
+static void mig_refuse(struct migrate_target *t, const char *why)
+{
+	struct sbuf b;
+
+	pr_err("migration refused: %s", why);
+	sbuf_init(&b);
+	sbuf_put_str(&b, why);
+	if (!b.err)
+		mig_send(&t->conn, MIG_REFUSE, b.data, b.len);
+	sbuf_free(&b);
+}
+
+/* What this host cannot give the VM: a disk path that is not here, more RAM than the host has. */
+static int mig_host_check(const struct vm_config *cfg, char *why, unsigned len)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+
+	for (unsigned i = 0; i < cfg->ndisks; i++) {
+		int mode = cfg->disks[i].readonly ? R_OK : R_OK | W_OK;
+
+		if (access(cfg->disks[i].path, mode) < 0) {
+			snprintf(why, len, "disk %u: %s: %s", i, cfg->disks[i].path, strerror(errno));
+			return -ENOENT;
+		}
+	}
+	if (pages > 0 && psize > 0 && cfg->mem_size > (uint64_t)pages * psize) {
+		snprintf(why, len, "%llu MiB of guest RAM is more than this host has (%llu MiB)",
+			 (unsigned long long)(cfg->mem_size >> 20), (unsigned long long)((uint64_t)pages * psize >> 20));
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int mig_recv_config(struct migrate_target *t, const struct migrate_incoming *in, migrate_cfg_check_fn check,
+			   void *opaque, struct vm_config *cfg)
+{
+	struct state_mem_source ms;
+	struct state_source src = { state_mem_read, &ms };
+	struct state_file f = { 0 };
+	char why[240] = "";
+	unsigned type;
+	struct sbuf b;
+	int r;
+
+	r = mig_recv(&t->conn, &type, &b);
+	if (r)
+		return r;
+	if (type != MIG_CONFIG) {
+		pr_err("migration: expected the configuration, got a '%s' frame", mig_type_name(type));
+		return -EPROTO;
+	}
+	ms = (struct state_mem_source){ b.data, b.len, 0 };
+	r = state_read_file(&src, "the source's configuration", &f);
+	if (!r)
+		r = state_vm_info(&f, &t->info);
+	state_file_free(&f);
+	if (r) {
+		mig_refuse(t, "the configuration is malformed or of another format version");
+		return r;
+	}
+	*cfg = t->info.cfg;
+	if (in->name)
+		snprintf(cfg->name, sizeof(cfg->name), "%s", in->name);
+	cfg->serial = in->serial;
+	cfg->api_path = in->api_path;
+	cfg->incoming = true;
+	cfg->mem_file = NULL;
+	r = mig_host_check(cfg, why, sizeof(why));
+	if (!r && check)
+		r = check(opaque, cfg, why, sizeof(why));
+	if (r) {
+		mig_refuse(t, why[0] ? why : strerror(-r));
+		return r;
+	}
+	pr_info("migration: %s, %u vCPUs, %llu MiB, %u disks", cfg->name, cfg->ncpus,
+		(unsigned long long)(cfg->mem_size >> 20), cfg->ndisks);
+	return 0;
+}
+
+static int mig_accept_config(struct migrate_target *t, uint32_t features, struct vm_config *cfg)
+{
+	uint32_t take = 0;
+	unsigned type;
+	struct sbuf b;
+	int r;
+
+	if ((features & MIG_F_MEMFD) && t->conn.is_unix)
+		take |= MIG_F_MEMFD;
+	sbuf_init(&b);
+	sbuf_put_u32(&b, take);
+	r = b.err ? b.err : mig_send(&t->conn, MIG_ACCEPT, b.data, b.len);
+	sbuf_free(&b);
+	if (r || !(take & MIG_F_MEMFD))
+		return r;
+	/* The source's RAM itself: mapped privately, so nothing here writes it before "go". */
+	r = mig_recv(&t->conn, &type, &b);
+	if (r)
+		return r;
+	if (type != MIG_MEMFD || t->conn.rx_fd < 0 || sbuf_get_u64(&b) != cfg->mem_size) {
+		pr_err("migration: expected the memory fd of %llu bytes", (unsigned long long)cfg->mem_size);
+		return -EPROTO;
+	}
+	t->memfd = t->conn.rx_fd;
+	t->conn.rx_fd = -1;
+	snprintf(t->mem_path, sizeof(t->mem_path), "/proc/self/fd/%d", t->memfd);
+	cfg->mem_file = t->mem_path;
+	t->st.fd_passed = true;
+	return 0;
+}
+
+static int mig_load_state(struct migrate_target *t, struct vm *vm, struct sbuf *b)
+{
+	struct state_mem_source ms = { b->data, b->len, 0 };
+	struct state_source src = { state_mem_read, &ms };
+	struct state_registry reg;
+	struct state_file f = { 0 };
+	uint32_t fmt = STATE_MEM_STREAM;
+	int r;
+
+	r = state_read_file(&src, "the source's state", &f);
+	state_registry_init(&reg);
+	if (!r)
+		r = state_vm_register(vm, &reg, &fmt);
+	if (!r)
+		r = state_load_all(&reg, &f, NULL);
+	state_registry_free(&reg);
+	state_file_free(&f);
+	if (r)
+		return r;
+	for (unsigned i = 0; i < vm->ncpus; i++)
+		kvm_kvmclock_ctrl(vm->vcpus[i].fd);
+	return 0;
+}
+
+/* Frames until the state is loaded and the source said go. */
+static int mig_recv_stream(struct migrate_target *t, struct vm *vm)
+{
+	uint64_t npages = vm->mem.size / MIG_PAGE;
+
+	for (;;) {
+		unsigned type;
+		struct sbuf b;
+		char *why;
+		int r = mig_recv(&t->conn, &type, &b);
+
+		if (r) {
+			pr_err("migration: %s", r == -ECONNRESET ? "the source closed the connection" : strerror(-r));
+			return r;
+		}
+		switch (type) {
+		case MIG_PAGES:
+			if (t->st.fd_passed || mig_pages_apply(&b, vm->mem.base, npages, &t->st.pages)) {
+				pr_err("migration: a malformed page batch");
+				mig_send_error(&t->conn, "malformed page batch");
+				return -EPROTO;
+			}
+			break;
+		case MIG_ROUND:
+			t->st.round = sbuf_get_u32(&b);
+			break;
+		case MIG_STOPCOPY:
+			t->t_stopcopy = now_ns();
+			break;
+		case MIG_STATE:
+			r = mig_load_state(t, vm, &b);
+			if (r) {
+				mig_send_error(&t->conn, "loading the state: %s (see the target's log)", strerror(-r));
+				return r;
+			}
+			r = mig_send(&t->conn, MIG_READY, NULL, 0);
+			if (r)
+				return r;
+			mig_set_timeout(&t->conn, MIG_GO_TIMEOUT_MS);
+			r = mig_recv(&t->conn, &type, &b);
+			mig_set_timeout(&t->conn, 0);
+			if (!r && type == MIG_GO)
+				return 0;
+			if (!r && type == MIG_ERROR && (why = sbuf_get_str(&b, 240))) {
+				pr_err("migration: the source ended it before the handover: %s", why);
+				free(why);
+				return -ECANCELED;
+			}
+			pr_err("migration: no go from the source: %s", r ? strerror(-r) : mig_type_name(type));
+			return r ? r : -EPROTO;
+		case MIG_ERROR:
+			why = sbuf_get_str(&b, 240);
+			pr_err("migration: the source ended it: %s", why ? why : "(no reason)");
+			free(why);
+			return -ECANCELED;
+		default:
+			pr_err("migration: unexpected '%s' frame", mig_type_name(type));
+			mig_send_error(&t->conn, "unexpected '%s' frame", mig_type_name(type));
+			return -EPROTO;
+		}
+	}
+}
+
+static void mig_target_free(struct migrate_target *t)
+{
+	mig_conn_close(&t->conn);
+	if (t->memfd >= 0)
+		close(t->memfd);
+	state_vm_info_free(&t->info);
+	free(t);
+}
+
+static int mig_wait_source(const struct migrate_incoming *in, struct migrate_target *t)
+{
+	int lfd = mig_listen(in->addr), r;
+
+	if (lfd < 0)
+		return lfd;
+	pr_info("waiting for a migration on %s", in->addr);
+	r = mig_accept(lfd, &t->conn);
+	close(lfd);
+	if (!strncmp(in->addr, "unix:", 5))
+		unlink(in->addr + 5);
+	if (r)
+		pr_err("migration: accept on %s: %s", in->addr, strerror(-r));
+	return r;
+}
+
+int migrate_receive(struct vm *vm, const struct migrate_incoming *in, migrate_cfg_check_fn check, void *opaque,
+		    struct migrate_target **out)
+{
+	struct migrate_target *t = calloc(1, sizeof(*t));
+	struct vm_config cfg;
+	uint32_t features = 0;
+	bool created = false;
+	int r;
+
+	*out = NULL;
+	if (!t)
+		return -ENOMEM;
+	t->conn.fd = t->conn.rx_fd = t->memfd = -1;
+	r = mig_wait_source(in, t);
+	if (r)
+		goto fail;
+	t->t_start = now_ns();
+	r = mig_recv_hello(t, &features);
+	if (!r)
+		r = mig_recv_config(t, in, check, opaque, &cfg);
+	if (!r)
+		r = mig_accept_config(t, features, &cfg);
+	if (r)
+		goto fail;
+	r = vm_create(vm, &cfg);
+	if (r) {
+		mig_send_error(&t->conn, "cannot create the VM on the target: %s", strerror(-r));
+		goto fail;
+	}
+	created = true;
+	r = mig_recv_stream(t, vm);
+	if (r)
+		goto fail;
+	t->st.status = MIGRATE_COMPLETED;
+	t->st.mem_bytes = vm->mem.size;
+	t->st.bytes = t->conn.bytes_in;
+	*out = t;
+	return 0;
+fail:
+	if (created)
+		vm_destroy(vm);
+	pr_err("migration failed; nothing of it is kept here");
+	mig_target_free(t);
+	return r ? r : -EPROTO;
+}
+
+void migrate_target_started(struct migrate_target *t)
+{
+	uint64_t now = now_ns(), down = t->t_stopcopy ? now - t->t_stopcopy : 0;
+	struct sbuf b;
+
+	t->st.target_downtime_ns = down;
+	t->st.total_ns = now - t->t_start;
+	sbuf_init(&b);
+	sbuf_put_u64(&b, down);
+	if (!b.err && mig_send(&t->conn, MIG_DONE, b.data, b.len))
+		pr_warn("migration: the source did not get the confirmation (the guest runs here)");
+	sbuf_free(&b);
+	mig_conn_close(&t->conn);
+	pr_info("migration: the guest runs here (%.1f ms downtime seen from the target, %.1f MiB received, %u rounds)",
+		down / 1e6, t->st.bytes / (double)MiB, t->st.round);
+}
+
+void migrate_target_stats(const struct migrate_target *t, struct migrate_stats *out)
+{
+	*out = t->st;
+}
+
+void migrate_target_free(struct migrate_target *t)
+{
+	if (t)
+		mig_target_free(t);
+}
