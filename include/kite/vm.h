@@ -73,6 +73,7 @@ struct vm {
 	int stop_status;
 	char stop_detail[160];
 	uint64_t start_ns;
+	uint64_t create_ns; /* vm_create began (for vm_trace) */
 
 	/* Live migration (src/migrate): the outgoing one, and the vCPU throttle of auto-converge (0-99 %). */
 	struct migration *migration; /* loop thread only */
@@ -89,6 +90,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg);
 /* Runs until the VM stops; the event loop runs on the calling thread. */
 int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
+/* At -vv: the time since vm_create began and what was just done. */
+void vm_trace(struct vm *vm, const char *what);
 /* Before the last vm_destroy of a process that exits next: leave the kernel's teardown to a child. */
 void vm_detach_teardown(struct vm *vm);
 

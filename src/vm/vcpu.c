@@ -407,6 +407,7 @@ static void vcpu_throttle(struct vcpu *v)
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
+	bool traced = false;
 	char name[16];
 	sigset_t set;
 
@@ -418,6 +419,11 @@ static void *vcpu_thread(void *arg)
 
 	while (vcpu_check_requests(v)) {
 		int r = kvm_run(v->fd);
+
+		if (!traced && v->index == 0) {
+			vm_trace(v->vm, "first exit of vCPU 0");
+			traced = true;
+		}
 
 		if (r == -EINTR || r == -EAGAIN) {
 			__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);

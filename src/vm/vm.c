@@ -231,12 +231,20 @@ static void vm_log_line(void *opaque, const char *line)
 	pr_debug("%s", line);
 }
 
+/* -vv: how long each step of building the VM took, for start-up work. */
+void vm_trace(struct vm *vm, const char *what)
+{
+	if (log_get_level() >= LOG_DEBUG)
+		pr_debug("%8.3f ms  %s", (now_ns() - vm->create_ns) / 1e6, what);
+}
+
 int vm_create(struct vm *vm, const struct vm_config *cfg)
 {
 	struct boot_config bc;
 	int r;
 
 	memset(vm, 0, sizeof(*vm));
+	vm->create_ns = now_ns();
 	vm->fd = -1;
 	vm->mem.fd = -1;
 	vm->cfg = *cfg;
@@ -254,12 +262,15 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	r = vm_setup_kvm(vm);
 	if (r)
 		goto fail;
+	vm_trace(vm, "KVM VM created");
 	r = vm_setup_memory(vm);
 	if (r)
 		goto fail;
+	vm_trace(vm, "memory mapped");
 	r = vm_setup_irqchip(vm);
 	if (r)
 		goto fail;
+	vm_trace(vm, "irqchip and PIT created");
 	vm->vcpus = calloc(vm->ncpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus) {
 		r = -ENOMEM;
@@ -270,10 +281,12 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 		if (r)
 			goto fail;
 	}
+	vm_trace(vm, "vCPUs created");
 	/* Devices first: firmware tables (ACPI) are part of them and the loader passes their address. */
 	r = vm_devices_create(vm);
 	if (r)
 		goto fail;
+	vm_trace(vm, "devices created");
 	if (cfg->dump_acpi_dir)
 		return 0;
 	/* Restore/migration: memory and every register come from the saved state (src/state). */
@@ -297,6 +310,7 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 	r = vcpu_setup_boot(&vm->vcpus[0], &vm->boot);
 	if (r)
 		goto fail;
+	vm_trace(vm, "kernel loaded");
 	vm->state = VM_CREATED;
 	return 0;
 fail:
