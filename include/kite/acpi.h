@@ -59,6 +59,17 @@ struct e820_map;
 #define ACPI_RSDP_ADDR        0xe0000ull
 #define ACPI_TABLES_END       0x100000ull
 
+/*
+ * VM generation ID (Microsoft's "Virtual Machine Generation ID" device, as
+ * QEMU's vmgenid): 16 bytes at a fixed address in the reserved BIOS area,
+ * named by \_SB.VGEN's ADDR method.  A restore writes a new ID there and
+ * pulses ACPI_VMGENID_GSI, the interrupt of a Generic Event Device whose
+ * _EVT notifies VGEN (0x80), so the guest rereads it (Linux reseeds its RNG).
+ */
+#define ACPI_VMGENID_ADDR     (ACPI_TABLES_END - 0x1000)
+#define ACPI_VMGENID_SIZE     16
+#define ACPI_VMGENID_GSI      5
+
 /* Legacy INTx of PCI devices: GSIs 16..23 (IOAPIC pins 16-23). */
 #define ACPI_PCI_INTX_GSI_BASE 16
 #define ACPI_PCI_INTX_GSI_NR   8
@@ -72,6 +83,7 @@ struct acpi_config {
 	uint64_t ecam_base;           /* PCIe ECAM address of bus 0 as in MCFG, 0 = none */
 	uint64_t mmio32_base, mmio32_size; /* 32-bit window for BARs */
 	uint64_t mmio64_base, mmio64_size; /* 64-bit window, size 0 = none */
+	bool vmgenid;                 /* VGEN and GED devices; a random ID at ACPI_VMGENID_ADDR */
 };
 
 /* The configuration for kite's x86 layout (x86_layout.h) with PCI, ECAM and COM1. */

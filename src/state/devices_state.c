@@ -8,7 +8,9 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 
+#include <kite/acpi.h>
 #include <kite/acpi_pm.h>
 #include <kite/cmos.h>
 #include <kite/i8042.h>
@@ -178,6 +180,47 @@ static int acpi_pm_load(void *opaque, struct sbuf *b, unsigned minor)
 	return b->err;
 }
 
+/*
+ * vmgenid 1.0: where the generation ID lives and the GSI that announces a new
+ * one.  Loading is a restore, so the guest gets a new ID and the GED event.
+ */
+static int vmgenid_save(void *opaque, struct sbuf *b)
+{
+	struct vm *vm = opaque;
+	uint8_t id[ACPI_VMGENID_SIZE];
+
+	if (gmem_read(&vm->mem, ACPI_VMGENID_ADDR, id, sizeof(id)))
+		return -EFAULT;
+	sbuf_put_u64(b, ACPI_VMGENID_ADDR);
+	sbuf_put_u32(b, ACPI_VMGENID_GSI);
+	sbuf_put(b, id, sizeof(id));
+	return 0;
+}
+
+static int vmgenid_load(void *opaque, struct sbuf *b, unsigned minor)
+{
+	struct vm *vm = opaque;
+	uint64_t addr = sbuf_get_u64(b);
+	uint32_t gsi = sbuf_get_u32(b);
+	uint8_t id[ACPI_VMGENID_SIZE];
+	int r;
+
+	if (b->err)
+		return b->err;
+	/* The guest's tables name this address and GSI; anything else would be a different machine. */
+	if (addr != ACPI_VMGENID_ADDR || gsi != ACPI_VMGENID_GSI) {
+		pr_err("vmgenid section: ID at 0x%llx, GSI %u; this kite uses 0x%llx, GSI %u", (unsigned long long)addr,
+		       gsi, (unsigned long long)ACPI_VMGENID_ADDR, ACPI_VMGENID_GSI);
+		return -EINVAL;
+	}
+	if (getrandom(id, sizeof(id), 0) != sizeof(id))
+		return -EIO;
+	r = gmem_write(&vm->mem, addr, id, sizeof(id));
+	if (!r)
+		r = machine_irq_pulse(&vm->machine, gsi);
+	return r;
+}
+
 int state_devices_register(struct vm *vm, struct state_registry *reg)
 {
 	struct vm_device_refs d;
@@ -192,6 +235,8 @@ int state_devices_register(struct vm *vm, struct state_registry *reg)
 		r = state_register(reg, "cmos", 0, 1, 0, cmos_save, cmos_load, d.cmos);
 	if (!r && d.acpi_pm)
 		r = state_register(reg, "acpi_pm", 0, 1, 0, acpi_pm_save, acpi_pm_load, d.acpi_pm);
+	if (!r)
+		r = state_register(reg, "vmgenid", 0, 1, 0, vmgenid_save, vmgenid_load, vm);
 	if (!r)
 		r = state_virtio_register(vm, reg, &d);
 	return r;

@@ -147,6 +147,7 @@ static int vm_acpi(struct vm *vm)
 	int r;
 
 	acpi_config_default(&acfg, vm->ncpus);
+	acfg.vmgenid = true; /* snapshots and clones change it (src/state) */
 	r = acpi_pm_init(&d->acpi_pm, &vm->machine, acfg.pm_port);
 	if (r)
 		return r;

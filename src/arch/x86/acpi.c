@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <kite/acpi.h>
 #include <kite/aml.h>
@@ -23,7 +24,8 @@
 #define ACPI_OEM_TABLE_ID "KITEVM  "
 #define ACPI_CREATOR_ID   "KITE"
 
-#define ACPI_AREA_SIZE (ACPI_TABLES_END - ACPI_RSDP_ADDR)
+/* The last page of the BIOS area holds the VM generation ID. */
+#define ACPI_AREA_SIZE (ACPI_VMGENID_ADDR - ACPI_RSDP_ADDR)
 
 /* A host image of the BIOS area and the next free offset in it. */
 struct acpi_area {
@@ -289,6 +291,52 @@ static void dsdt_motherboard(struct aml *a, const struct acpi_config *cfg)
 	aml_end(a);
 }
 
+/* VGEN as QEMU describes it: ADDR returns the ID's address as two 32-bit halves. */
+static void dsdt_vmgenid(struct aml *a)
+{
+	aml_device_begin(a, "VGEN");
+	/* QEMU's _HID is not a valid PNP/ACPI ID; a method keeps it out of iasl's Name(_HID) check. */
+	aml_method_begin(a, "_HID", 0);
+	aml_return(a);
+	aml_string(a, "QEMUVGID");
+	aml_end(a);
+	aml_name_string_value(a, "_CID", "VM_Gen_Counter");
+	aml_name_string_value(a, "_DDN", "VM_Gen_Counter");
+	aml_method_begin(a, "_STA", 0);
+	aml_return(a);
+	aml_integer(a, 0x0f);
+	aml_end(a);
+	aml_method_begin(a, "ADDR", 0);
+	aml_return(a);
+	aml_package_begin(a, 2);
+	aml_integer(a, ACPI_VMGENID_ADDR & 0xffffffffu);
+	aml_integer(a, ACPI_VMGENID_ADDR >> 32);
+	aml_end(a);
+	aml_end(a);
+	aml_end(a);
+}
+
+/* A Generic Event Device (hardware-reduced ACPI's SCI): its one event notifies VGEN. */
+static void dsdt_ged(struct aml *a)
+{
+	static const uint8_t notify_op = 0x86;
+
+	aml_device_begin(a, "GED0");
+	aml_name_string_value(a, "_HID", "ACPI0013");
+	aml_name_integer(a, "_UID", 0);
+	aml_name(a, "_CRS");
+	aml_buffer_begin(a);
+	aml_res_interrupt(a, 0, ACPI_VMGENID_GSI); /* edge, active high, exclusive */
+	aml_res_end_tag(a);
+	aml_end(a);
+	aml_method_begin(a, "_EVT", 1);
+	aml_bytes(a, &notify_op, 1); /* Notify (\_SB.VGEN, 0x80) */
+	aml_name_string(a, "\\_SB.VGEN");
+	aml_integer(a, 0x80);
+	aml_end(a);
+	aml_end(a);
+}
+
 static int build_dsdt_aml(struct aml *a, const struct acpi_config *cfg)
 {
 	int r;
@@ -307,6 +355,10 @@ static int build_dsdt_aml(struct aml *a, const struct acpi_config *cfg)
 	if (cfg->pci)
 		dsdt_pci_root(a, cfg);
 	dsdt_motherboard(a, cfg);
+	if (cfg->vmgenid) {
+		dsdt_vmgenid(a);
+		dsdt_ged(a);
+	}
 	aml_end(a);
 	r = aml_error(a);
 	if (r)
@@ -439,6 +491,15 @@ int acpi_build(struct gmem *m, struct e820_map *map, const struct acpi_config *c
 		goto out;
 	}
 	memcpy(dst, area.buf, area.used);
+	if (cfg->vmgenid) {
+		uint8_t *id = gmem_ptr(m, ACPI_VMGENID_ADDR, ACPI_VMGENID_SIZE);
+
+		if (!id || getrandom(id, ACPI_VMGENID_SIZE, 0) != ACPI_VMGENID_SIZE) {
+			pr_err("ACPI: cannot set the VM generation ID");
+			r = -EIO;
+			goto out;
+		}
+	}
 	r = e820_set(map, ACPI_RSDP_ADDR, ALIGN_UP(area.used, 4096), E820_ACPI);
 	if (!r && cfg->pci && cfg->ecam_base)
 		r = e820_set(map, ecam_start(cfg), ecam_size(cfg), E820_RESERVED);
