@@ -255,6 +255,22 @@ test_snapshot_full_disk_fails_cleanly() {
 	"$KITE" ls >"$TMP/ls" && expect_in "$TMP/ls" "Running"
 }
 
+# PCI and virtio sections: a VM with a disk and an RNG restores; a disk whose size changed is refused.
+test_snapshot_virtio_devices() {
+	snap_setup || return
+	truncate -s 8M "$TMP/disk.img"
+	snap_start d "mem_mb=4 print_ms=50 rounds=3000" --disk "$TMP/disk.img" --rng || return
+	"$KITE" snapshot d "$TMP/v" || return
+	kill "$PID_d"
+	wait "$PID_d"
+	expect_status 1 "$KITE" restore "$TMP/v" --serial "file:$TMP/v.out" --api none || return
+	no_mismatch "$TMP/v.out" && expect_in "$TMP/v.out" "dirty: done after 3000 rounds" || return
+	truncate -s 16M "$TMP/disk.img"
+	refused "$TMP/v" "its size changed"
+}
+
+# Requests in flight at snapshot time need a guest that keeps a disk busy; the guest kit's
+# virtio_test runs one short sequence and exits, so there is nothing to catch mid-flight yet.
 test_snapshot_virtio_blk_in_flight() {
-	skip "virtio device sections are not implemented yet: a VM with virtio devices refuses to snapshot (ENOTSUP)"
+	skip "no long-running virtio-blk guest in the guest kit yet (guests/virtio_test.c runs one sequence)"
 }
