@@ -42,7 +42,8 @@ static struct {
 	char cmdline[CMDLINE_MAX];
 } boot;
 
-static uint64_t idt[256][2];
+/* Built by the linker (guests/Makefile, idt.lds): no ring-0 loop fills it. */
+extern uint64_t kit_idt[256][2];
 
 static void copy_cmdline(uint64_t paddr)
 {
@@ -111,7 +112,7 @@ static void cpu_setup(uint32_t cpu)
 {
 	uint64_t base = (uint64_t)(uintptr_t)kit_tss[cpu];
 	uint64_t rsp0 = (uint64_t)(uintptr_t)kit_kstacks + (uint64_t)(cpu + 1) * KIT_KSTACK_SIZE;
-	struct { uint16_t limit; uint64_t base; } __attribute__((packed)) idtr = { sizeof(idt) - 1, (uint64_t)(uintptr_t)idt };
+	struct { uint16_t limit; uint64_t base; } __attribute__((packed)) idtr = { sizeof(kit_idt) - 1, (uint64_t)(uintptr_t)kit_idt };
 	uint16_t sel = KIT_TSS0 + 16 * cpu;
 
 	memcpy(&kit_tss[cpu][4], &rsp0, sizeof(rsp0));
@@ -120,17 +121,6 @@ static void cpu_setup(uint32_t cpu)
 	kit_gdt[sel / 8 + 1] = base >> 32;
 	__asm__ volatile("ltr %0" : : "r"(sel));
 	__asm__ volatile("lidt %0" : : "m"(idtr));
-}
-
-static void idt_fill(void)
-{
-	uint64_t stub = (uint64_t)(uintptr_t)kit_isr_stubs;
-	int v;
-
-	for (v = 0; v < 256; v++, stub += 16) {
-		idt[v][0] = (stub & 0xffff) | (uint64_t)KIT_CS64 << 16 | 0x8eull << 40 | (stub >> 16 & 0xffff) << 48;
-		idt[v][1] = stub >> 32;
-	}
 }
 
 static void user_start(void)
@@ -147,7 +137,6 @@ void kit_boot(uint32_t proto, uint32_t info)
 		parse_pvh((const struct hvm_start_info *)(uintptr_t)info);
 	else if (proto == KIT_BOOT_MULTIBOOT)
 		parse_multiboot((const struct mb_info *)(uintptr_t)info);
-	idt_fill();
 	cpu_setup(0);
 	wrmsr(MSR_STAR, (uint64_t)(KIT_DS | 3) << 48 | (uint64_t)KIT_CS64 << 32);
 	wrmsr(MSR_LSTAR, (uint64_t)(uintptr_t)kit_syscall_entry);
