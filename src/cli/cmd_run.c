@@ -7,9 +7,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <kite/api.h>
+#include <kite/api_registry.h>
 #include <kite/cli.h>
 #include <kite/config.h>
 #include <kite/event.h>
@@ -367,16 +369,66 @@ static int run_once(const struct vm_config *cfg, sigset_t *sigs, struct api_serv
 	return status;
 }
 
+/*
+ * -d: forks; returns the parent's exit status (>= 0), or -1 in the child,
+ * which goes on with its output in RUNTIME_DIR/NAME.log.
+ */
+static int run_detach(const struct vm_config *cfg, struct cli_detach *d)
+{
+	char dir[256], log[512];
+	int r;
+
+	if ((cfg->api_path && !strcmp(cfg->api_path, "none")) || cfg->dump_acpi_dir)
+		return cli_usage_error("run", "--detach needs the control socket (and no --dump-acpi)");
+	if (api_runtime_dir(dir, sizeof(dir)) || snprintf(log, sizeof(log), "%s/%s.log", dir, cfg->name) >= (int)sizeof(log))
+		return cli_usage_error("run", "runtime directory path too long");
+	mkdir(dir, 0700);
+	fflush(stdout);
+	r = cli_detach_start(log, d);
+	if (r < 0) {
+		pr_err("cannot fork: %s", strerror(-r));
+		return EXIT_FAILURE_VM;
+	}
+	if (r == 0)
+		return -1;
+	r = cli_detach_wait(d);
+	if (r == EXIT_OK)
+		printf("%s %d %s\n", cfg->name, d->pid, log);
+	else
+		fprintf(stderr, "kite run: %s failed (status %d); see %s\n", cfg->name, r, log);
+	return r;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg;
 	struct api_server *api = NULL;
+	struct cli_detach detach = { .ready_fd = -1 };
+	bool detached = false;
 	sigset_t sigs;
 	int r;
 
+	/* kite run --restore DIR [restore options] is kite restore (src/cli/cmd_restore.c). */
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--restore") || !strncmp(argv[i], "--restore=", 10))
+			return cmd_restore(argc, argv);
+	/* -d/--detach (src/cli/detach.c): taken out before the option parser sees it. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-d") && strcmp(argv[i], "--detach"))
+			continue;
+		memmove(&argv[i], &argv[i + 1], (argc - i) * sizeof(*argv));
+		argc--;
+		detached = true;
+		break;
+	}
 	r = run_parse_args(argc, argv, &cfg);
 	if (r)
 		return r < 0 ? EXIT_OK : r;
+	if (detached) {
+		r = run_detach(&cfg, &detach);
+		if (r >= 0)
+			return r; /* the parent */
+	}
 	if (cfg.incoming_addr)
 		return migrate_incoming_run(&cfg); /* src/cli/cmd_migrate.c */
 	/* Termination signals arrive on the event loop (signalfd), so every thread blocks them. */
@@ -392,6 +444,7 @@ int cmd_run(int argc, char **argv)
 		if (r)
 			return r == -EADDRINUSE ? EXIT_USAGE : EXIT_FAILURE_VM;
 	}
+	cli_detach_ready(&detach); /* the socket answers: a detaching parent may go */
 	do {
 		r = run_once(&cfg, &sigs, api);
 		if (r < 0)

@@ -274,3 +274,15 @@ test_snapshot_virtio_devices() {
 test_snapshot_virtio_blk_in_flight() {
 	skip "no long-running virtio-blk guest in the guest kit yet (guests/virtio_test.c runs one sequence)"
 }
+
+test_run_restore_and_detach() {
+	snap_setup || return
+	"$KITE" run -d --kernel "$GUEST" --cmdline "mem_mb=2 print_ms=50" --name bg >"$TMP/bg" 2>"$TMP/bg.err" ||
+		{ cat "$TMP/bg.err"; fail "kite run -d failed"; return 1; }
+	PIDS="$PIDS $(awk '{print $2}' "$TMP/bg")"
+	log=$(awk '{print $3}' "$TMP/bg")
+	wait_for "$log" "dirty: round" || { fail "the detached VM shows no output in $log"; return 1; }
+	"$KITE" snapshot bg "$TMP/b" --stop || return
+	TIMEOUT=2 expect_status 124 "$KITE" run --restore "$TMP/b" --serial "file:$TMP/b.out" --api none || return
+	[ "$(first_round "$TMP/b.out")" -gt 1 ] || { fail "kite run --restore started over"; return 1; }
+}
