@@ -56,8 +56,13 @@ struct mig_conn {
 	uint8_t *rbuf; /* the last frame received */
 	size_t rcap;
 	int rx_fd;     /* an fd that came with the last frame (SCM_RIGHTS), or -1 */
-	/* KITE_MIGRATE_FAULT=BYTES in the sender: the connection breaks after BYTES sent (tests). */
+	/*
+	 * Tests: KITE_MIGRATE_FAULT in the sender's environment breaks the
+	 * connection after BYTES sent, or before the COUNT-th frame of TYPE
+	 * ("config", "pages:40", "state", "go"...).
+	 */
 	uint64_t fault_after;
+	unsigned fault_type, fault_count;
 };
 
 /* "tcp:HOST:PORT" / "unix:PATH": a connected socket, or a listening one; -errno after a message. */

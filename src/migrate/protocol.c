@@ -116,7 +116,20 @@ static void mig_conn_init(struct mig_conn *c, int fd, bool is_unix)
 	c->fd = fd;
 	c->is_unix = is_unix;
 	c->rx_fd = -1;
-	c->fault_after = fault ? strtoull(fault, NULL, 0) : 0;
+	if (!fault || !*fault)
+		return;
+	if (*fault >= '0' && *fault <= '9') {
+		c->fault_after = strtoull(fault, NULL, 0);
+		return;
+	}
+	for (unsigned t = 1; t < MIG_TYPE_MAX; t++) {
+		size_t n = strlen(mig_type_names[t]);
+
+		if (!strncmp(fault, mig_type_names[t], n) && (!fault[n] || fault[n] == ':')) {
+			c->fault_type = t;
+			c->fault_count = fault[n] ? strtoul(fault + n + 1, NULL, 0) : 1;
+		}
+	}
 }
 
 static int mig_tcp_resolve(const char *addr, bool passive, struct addrinfo **res)
@@ -347,8 +360,11 @@ int mig_send_fd(struct mig_conn *c, unsigned type, const void *payload, size_t l
 	h[6] = h[7] = 0;
 	put32(h + 8, len);
 	put32(h + 12, mig_crc(h, payload, len));
-	/* Fault injection for the tests: the link breaks after N bytes. */
-	if (c->fault_after && c->bytes_out + sizeof(h) + len > c->fault_after) {
+	/* Fault injection for the tests: the link breaks after N bytes, or at a frame of a type. */
+	if (c->fault_type == type && c->fault_count)
+		c->fault_count--;
+	if ((c->fault_after && c->bytes_out + sizeof(h) + len > c->fault_after) ||
+	    (c->fault_type == type && !c->fault_count)) {
 		pr_warn("migration: KITE_MIGRATE_FAULT: cutting the connection after %llu bytes",
 			(unsigned long long)c->bytes_out);
 		shutdown(c->fd, SHUT_RDWR);

@@ -7,6 +7,8 @@
  * guest runs only after the source's "go"; anything else discards the VM.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,10 +91,22 @@ static int mig_host_check(const struct vm_config *cfg, char *why, unsigned len)
 	for (unsigned i = 0; i < cfg->ndisks; i++) {
 		int mode = cfg->disks[i].readonly ? R_OK : R_OK | W_OK;
 
+		int fd;
+
 		if (access(cfg->disks[i].path, mode) < 0) {
 			snprintf(why, len, "disk %u: %s: %s", i, cfg->disks[i].path, strerror(errno));
 			return -ENOENT;
 		}
+		/* The disk backend locks its image (exclusive when writable): say so before anything is sent. */
+		fd = open(cfg->disks[i].path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && flock(fd, (cfg->disks[i].readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0) {
+			snprintf(why, len, "disk %u: %s is locked by another process (a writable disk cannot be shared "
+				 "on one host; use ,ro on both sides)", i, cfg->disks[i].path);
+			close(fd);
+			return -EBUSY;
+		}
+		if (fd >= 0)
+			close(fd);
 	}
 	if (pages > 0 && psize > 0 && cfg->mem_size > (uint64_t)pages * psize) {
 		snprintf(why, len, "%llu MiB of guest RAM is more than this host has (%llu MiB)",
@@ -148,7 +162,24 @@ static int mig_recv_config(struct migrate_target *t, const struct migrate_incomi
 	return 0;
 }
 
-static int mig_accept_config(struct migrate_target *t, uint32_t features, struct vm_config *cfg)
+/* Creates the VM, refusing the configuration when that fails (a disk in use, too little memory...). */
+static int mig_create(struct migrate_target *t, struct vm *vm, struct vm_config *cfg, bool refuse)
+{
+	char why[200];
+	int r = vm_create(vm, cfg);
+
+	if (!r)
+		return 0;
+	snprintf(why, sizeof(why), "cannot create the VM: %s (the target's log says more)", strerror(-r));
+	if (refuse)
+		mig_refuse(t, why);
+	else
+		mig_send_error(&t->conn, "%s", why);
+	return r;
+}
+
+/* ACCEPT once the VM exists; with a passed memfd the VM is made from it afterwards. */
+static int mig_accept_config(struct migrate_target *t, uint32_t features, struct vm *vm, struct vm_config *cfg)
 {
 	uint32_t take = 0;
 	unsigned type;
@@ -157,10 +188,14 @@ static int mig_accept_config(struct migrate_target *t, uint32_t features, struct
 
 	if ((features & MIG_F_MEMFD) && t->conn.is_unix)
 		take |= MIG_F_MEMFD;
+	if (!take && (r = mig_create(t, vm, cfg, true)))
+		return r;
 	sbuf_init(&b);
 	sbuf_put_u32(&b, take);
 	r = b.err ? b.err : mig_send(&t->conn, MIG_ACCEPT, b.data, b.len);
 	sbuf_free(&b);
+	if (r && !take)
+		vm_destroy(vm);
 	if (r || !(take & MIG_F_MEMFD))
 		return r;
 	/* The source's RAM itself: mapped privately, so nothing here writes it before "go". */
@@ -176,7 +211,7 @@ static int mig_accept_config(struct migrate_target *t, uint32_t features, struct
 	snprintf(t->mem_path, sizeof(t->mem_path), "/proc/self/fd/%d", t->memfd);
 	cfg->mem_file = t->mem_path;
 	t->st.fd_passed = true;
-	return 0;
+	return mig_create(t, vm, cfg, false);
 }
 
 static int mig_load_state(struct migrate_target *t, struct vm *vm, struct sbuf *b)
@@ -312,14 +347,9 @@ int migrate_receive(struct vm *vm, const struct migrate_incoming *in, migrate_cf
 	if (!r)
 		r = mig_recv_config(t, in, check, opaque, &cfg);
 	if (!r)
-		r = mig_accept_config(t, features, &cfg);
+		r = mig_accept_config(t, features, vm, &cfg);
 	if (r)
 		goto fail;
-	r = vm_create(vm, &cfg);
-	if (r) {
-		mig_send_error(&t->conn, "cannot create the VM on the target: %s", strerror(-r));
-		goto fail;
-	}
 	created = true;
 	r = mig_recv_stream(t, vm);
 	if (r)

@@ -526,6 +526,27 @@ static int mig_stop_and_copy(struct migration *m, bool memfd, uint64_t *t_pause)
 	return r;
 }
 
+/*
+ * A send failed: the target usually said why before it closed (a refusal,
+ * a failed load); that beats "connection lost" as the reason to report.
+ */
+static void mig_peer_reason(struct migration *m)
+{
+	unsigned type;
+	struct sbuf in;
+
+	if (m->conn.fd < 0 || mig_cancelled(m))
+		return;
+	mig_set_timeout(&m->conn, 200);
+	/* Page frames and the like may still be queued towards us only from a broken peer: look at a few. */
+	for (int i = 0; i < 4 && !mig_recv(&m->conn, &type, &in); i++) {
+		if (type == MIG_ERROR || type == MIG_REFUSE) {
+			mig_peer_error(m, type, &in, "meanwhile");
+			break;
+		}
+	}
+}
+
 static int mig_run(struct migration *m, uint64_t *t_pause)
 {
 	struct vm *vm = m->vm;
@@ -606,6 +627,8 @@ static void *mig_thread(void *arg)
 	int r;
 
 	r = mig_run(m, &t_pause);
+	if (r && !m->st.error[0])
+		mig_peer_reason(m);
 	mig_throttle_end(m);
 	mig_dirty_stop(&m->dirty);
 	pthread_mutex_lock(&m->lock);
