@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The migration stream without a VM: frames over a socketpair (round trip,
+ * every corrupted byte caught, bad magic, bad length, end of stream, fds over
+ * SCM_RIGHTS), page batches (raw, zero, zlib, hostile indices and lengths),
+ * addresses and fault points.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include <kite/migrate.h>
+#include <kite/migrate_proto.h>
+#include <kite/util.h>
+
+struct pair {
+	struct mig_conn a, b;
+};
+
+static void pair_open(struct pair *p, int type)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+	memset(p, 0, sizeof(*p));
+	p->a = (struct mig_conn){ .fd = sv[0], .is_unix = true, .rx_fd = -1 };
+	p->b = (struct mig_conn){ .fd = sv[1], .is_unix = true, .rx_fd = -1 };
+}
+
+static void pair_close(struct pair *p)
+{
+	mig_conn_close(&p->a);
+	mig_conn_close(&p->b);
+}
+
+static void test_frame_round_trip(void **state)
+{
+	struct pair p;
+	struct sbuf in;
+	unsigned type;
+	uint8_t big[100000];
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = i * 7;
+	pair_open(&p, SOCK_STREAM);
+	assert_int_equal(mig_send(&p.a, MIG_READY, NULL, 0), 0);
+	assert_int_equal(mig_send(&p.a, MIG_STATE, big, sizeof(big)), 0);
+	assert_int_equal(mig_recv(&p.b, &type, &in), 0);
+	assert_int_equal(type, MIG_READY);
+	assert_int_equal(in.len, 0);
+	assert_int_equal(mig_recv(&p.b, &type, &in), 0);
+	assert_int_equal(type, MIG_STATE);
+	assert_int_equal(in.len, sizeof(big));
+	assert_memory_equal(in.data, big, sizeof(big));
+	assert_int_equal(p.a.bytes_out, 2 * MIG_HDR_SIZE + sizeof(big));
+	assert_int_equal(p.b.bytes_in, p.a.bytes_out);
+	/* The end of the stream is a reset, not a frame. */
+	close(p.a.fd);
+	p.a.fd = -1;
+	assert_int_equal(mig_recv(&p.b, &type, &in), -ECONNRESET);
+	pair_close(&p);
+}
+
+/* Writes raw bytes and returns what mig_recv makes of them. */
+static int recv_raw(const uint8_t *buf, size_t len)
+{
+	struct pair p;
+	struct sbuf in;
+	unsigned type;
+	int r;
+
+	pair_open(&p, SOCK_STREAM);
+	assert_int_equal(write_full(p.a.fd, buf, len), 0);
+	close(p.a.fd);
+	p.a.fd = -1;
+	r = mig_recv(&p.b, &type, &in);
+	pair_close(&p);
+	return r;
+}
+
+/* Captures one encoded frame. */
+static size_t encode(unsigned type, const void *payload, size_t len, uint8_t *out, size_t cap)
+{
+	struct pair p;
+	ssize_t n;
+
+	pair_open(&p, SOCK_STREAM);
+	assert_int_equal(mig_send(&p.a, type, payload, len), 0);
+	n = read(p.b.fd, out, cap);
+	assert_int_equal(n, MIG_HDR_SIZE + len);
+	pair_close(&p);
+	return n;
+}
+
+static void test_frame_every_flipped_byte(void **state)
+{
+	uint8_t frame[MIG_HDR_SIZE + 64], bad[sizeof(frame)];
+	const char msg[64] = "a payload of sixty-four bytes, checked by the frame's CRC32....";
+	size_t n = encode(MIG_ROUND, msg, sizeof(msg), frame, sizeof(frame));
+
+	assert_int_equal(recv_raw(frame, n), 0);
+	for (size_t i = 0; i < n; i++) {
+		int r;
+
+		memcpy(bad, frame, n);
+		bad[i] ^= 0x10;
+		r = recv_raw(bad, n);
+		/* Length bytes may make the frame longer than what follows: then it is truncated. */
+		assert_true(r == -EBADMSG || r == -EPROTO || r == -ECONNRESET);
+	}
+}
+
+static void test_frame_bad_header(void **state)
+{
+	uint8_t frame[MIG_HDR_SIZE];
+
+	encode(MIG_GO, NULL, 0, frame, sizeof(frame));
+	frame[0] = 'X';
+	assert_int_equal(recv_raw(frame, sizeof(frame)), -EPROTO);
+	encode(MIG_GO, NULL, 0, frame, sizeof(frame));
+	frame[8] = 0xff, frame[9] = 0xff, frame[10] = 0xff, frame[11] = 0xff; /* 4 GiB */
+	assert_int_equal(recv_raw(frame, sizeof(frame)), -EPROTO);
+	encode(MIG_GO, NULL, 0, frame, sizeof(frame));
+	frame[4] = MIG_TYPE_MAX;
+	assert_int_equal(recv_raw(frame, sizeof(frame)), -EPROTO);
+	assert_int_equal(recv_raw(frame, 5), -ECONNRESET);
+}
+
+static void test_frame_fd_passing(void **state)
+{
+	struct pair p;
+	struct sbuf in;
+	unsigned type;
+	int fds[2];
+	char c = 0;
+
+	assert_int_equal(pipe(fds), 0);
+	pair_open(&p, SOCK_STREAM);
+	assert_int_equal(mig_send_fd(&p.a, MIG_MEMFD, "12345678", 8, fds[1]), 0);
+	assert_int_equal(mig_recv(&p.b, &type, &in), 0);
+	assert_int_equal(type, MIG_MEMFD);
+	assert_true(p.b.rx_fd >= 0);
+	assert_int_equal(write(p.b.rx_fd, "k", 1), 1);
+	assert_int_equal(read(fds[0], &c, 1), 1);
+	assert_int_equal(c, 'k');
+	close(fds[0]);
+	close(fds[1]);
+	pair_close(&p);
+}
+
+/* KITE_MIGRATE_FAULT=pages:3: the third page frame breaks the connection (other frames do not count). */
+static void test_fault_points(void **state)
+{
+	struct pair p;
+
+	pair_open(&p, SOCK_STREAM);
+	p.a.fault_type = MIG_PAGES;
+	p.a.fault_count = 3;
+	assert_int_equal(mig_send(&p.a, MIG_PAGES, "x", 1), 0);
+	assert_int_equal(mig_send(&p.a, MIG_ROUND, "x", 1), 0);
+	assert_int_equal(mig_send(&p.a, MIG_PAGES, "x", 1), 0);
+	assert_int_equal(mig_send(&p.a, MIG_PAGES, "x", 1), -ECONNRESET);
+	pair_close(&p);
+}
+
+static void test_addresses(void **state)
+{
+	assert_int_equal(migrate_parse_addr("tcp:127.0.0.1:4444"), 0);
+	assert_int_equal(migrate_parse_addr("tcp:[::1]:4444"), 0);
+	assert_int_equal(migrate_parse_addr("tcp:host.example:1"), 0);
+	assert_int_equal(migrate_parse_addr("unix:/run/x.sock"), 0);
+	assert_int_equal(migrate_parse_addr("tcp:127.0.0.1"), -EINVAL);
+	assert_int_equal(migrate_parse_addr("tcp:127.0.0.1:0"), -EINVAL);
+	assert_int_equal(migrate_parse_addr("tcp:127.0.0.1:65536"), -EINVAL);
+	assert_int_equal(migrate_parse_addr("tcp:127.0.0.1:44a"), -EINVAL);
+	assert_int_equal(migrate_parse_addr("tcp::44"), -EINVAL);
+	assert_int_equal(migrate_parse_addr("unix:"), -EINVAL);
+	assert_int_equal(migrate_parse_addr("udp:1.2.3.4:5"), -EINVAL);
+	assert_int_equal(migrate_parse_addr(""), -EINVAL);
+}
+
+#define NPAGES 8
+
+static void test_batch_apply(void **state)
+{
+	uint8_t *src = calloc(NPAGES, MIG_PAGE), *dst = malloc(NPAGES * MIG_PAGE);
+	struct mig_batch b[2];
+	struct sbuf in;
+	uint64_t pages = 0;
+
+	memset(dst, 0xee, NPAGES * MIG_PAGE);
+	for (unsigned i = 0; i < MIG_PAGE; i++) {
+		src[1 * MIG_PAGE + i] = i * 13 + 1; /* incompressible enough: raw */
+		src[2 * MIG_PAGE + i] = i < 100 ? 'a' : 0; /* compresses */
+	}
+	for (int z = 0; z < 2; z++) {
+		mig_batch_init(&b[z], z);
+		for (unsigned p = 0; p < NPAGES; p++)
+			mig_batch_add(&b[z], p, src + p * MIG_PAGE);
+		assert_int_equal(b[z].pages, NPAGES);
+		assert_int_equal(b[z].zero_pages, NPAGES - 2);
+	}
+	/* The zlib batch is smaller by most of page 2. */
+	assert_true(b[1].buf.len + MIG_PAGE / 2 < b[0].buf.len);
+	for (int z = 0; z < 2; z++) {
+		/* As mig_batch_flush lays it out: the count first. */
+		b[z].buf.data[0] = NPAGES;
+		sbuf_view(&in, b[z].buf.data, b[z].buf.len);
+		memset(dst, 0xee, NPAGES * MIG_PAGE);
+		assert_int_equal(mig_pages_apply(&in, dst, NPAGES, &pages), 0);
+		assert_memory_equal(dst, src, NPAGES * MIG_PAGE);
+		/* Hostile: one page fewer of RAM than the batch addresses. */
+		sbuf_view(&in, b[z].buf.data, b[z].buf.len);
+		assert_int_equal(mig_pages_apply(&in, dst, NPAGES - 1, &pages), -EINVAL);
+		/* Truncated. */
+		sbuf_view(&in, b[z].buf.data, b[z].buf.len - 1);
+		assert_int_equal(mig_pages_apply(&in, dst, NPAGES, &pages), -EINVAL);
+		mig_batch_free(&b[z]);
+	}
+	free(src);
+	free(dst);
+}
+
+static void test_batch_hostile(void **state)
+{
+	uint8_t dst[2 * MIG_PAGE];
+	uint64_t pages = 0;
+	struct sbuf out, in;
+
+	/* An unknown page kind. */
+	sbuf_init(&out);
+	sbuf_put_u32(&out, 1);
+	sbuf_put_u64(&out, 0 | 7ull << MIG_PAGE_KIND_SHIFT);
+	sbuf_view(&in, out.data, out.len);
+	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages), -EINVAL);
+	sbuf_free(&out);
+	/* A zlib length beyond the frame. */
+	sbuf_init(&out);
+	sbuf_put_u32(&out, 1);
+	sbuf_put_u64(&out, 1 | (uint64_t)MIG_PAGE_ZLIB << MIG_PAGE_KIND_SHIFT);
+	sbuf_put_u32(&out, 1000000);
+	sbuf_put(&out, "xyz", 3);
+	sbuf_view(&in, out.data, out.len);
+	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages), -EINVAL);
+	sbuf_free(&out);
+	/* Garbage that is not zlib. */
+	sbuf_init(&out);
+	sbuf_put_u32(&out, 1);
+	sbuf_put_u64(&out, 1 | (uint64_t)MIG_PAGE_ZLIB << MIG_PAGE_KIND_SHIFT);
+	sbuf_put_u32(&out, 3);
+	sbuf_put(&out, "xyz", 3);
+	sbuf_view(&in, out.data, out.len);
+	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages), -EINVAL);
+	sbuf_free(&out);
+	/* A huge count. */
+	sbuf_init(&out);
+	sbuf_put_u32(&out, 0xffffffff);
+	sbuf_view(&in, out.data, out.len);
+	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages), -EINVAL);
+	sbuf_free(&out);
+	/* Trailing bytes after the pages. */
+	sbuf_init(&out);
+	sbuf_put_u32(&out, 1);
+	sbuf_put_u64(&out, 0 | (uint64_t)MIG_PAGE_ZERO << MIG_PAGE_KIND_SHIFT);
+	sbuf_put_u8(&out, 1);
+	sbuf_view(&in, out.data, out.len);
+	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages), -EINVAL);
+	sbuf_free(&out);
+}
+
+static void test_status_names(void **state)
+{
+	assert_string_equal(migrate_status_name(MIGRATE_STOP_COPY), "stop-copy");
+	assert_string_equal(migrate_status_name(MIGRATE_COMPLETED), "completed");
+	assert_string_equal(mig_type_name(MIG_GO), "go");
+	assert_string_equal(mig_type_name(999), "unknown");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_frame_round_trip),  cmocka_unit_test(test_frame_every_flipped_byte),
+		cmocka_unit_test(test_frame_bad_header),  cmocka_unit_test(test_frame_fd_passing),
+		cmocka_unit_test(test_fault_points),      cmocka_unit_test(test_addresses),
+		cmocka_unit_test(test_batch_apply),       cmocka_unit_test(test_batch_hostile),
+		cmocka_unit_test(test_status_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
