@@ -76,6 +76,8 @@ struct vm_config {
 	const char *mem_file;
 	/* kite run --incoming ADDR: wait for a live migration there (src/migrate) instead of booting. */
 	const char *incoming_addr;
+	/* --mem-shared: RAM in a memfd, which a local migration passes instead of copying. */
+	bool mem_shared;
 	/*
 	 * Storage for option strings the parser splits (--disk, --net): the
 	 * configuration owns them, so there is nothing to free and nothing to

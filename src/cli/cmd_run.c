@@ -41,6 +41,7 @@ enum {
 	OPT_RNG,
 	OPT_NET,
 	OPT_INCOMING,
+	OPT_MEM_SHARED,
 };
 
 static const struct option run_options[] = {
@@ -59,6 +60,7 @@ static const struct option run_options[] = {
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
+	{ "mem-shared", no_argument, NULL, OPT_MEM_SHARED },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -237,6 +239,9 @@ static int run_parse_one(int opt, const char *arg, struct vm_config *cfg)
 		return parse_net(arg, cfg);
 	case OPT_INCOMING:
 		cfg->incoming_addr = arg;
+		return 0;
+	case OPT_MEM_SHARED:
+		cfg->mem_shared = true;
 		return 0;
 	case 'v':
 		if (log_get_level() < LOG_DEBUG)

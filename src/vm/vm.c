@@ -157,7 +157,7 @@ static int vm_setup_memory(struct vm *vm)
 	int r;
 
 	/* A restore maps the snapshot's memory file privately: pages load on first touch. */
-	r = vm->cfg.mem_file ? gmem_map_file(&vm->mem, vm->cfg.mem_file, size) : gmem_map(&vm->mem, size, false);
+	r = vm->cfg.mem_file ? gmem_map_file(&vm->mem, vm->cfg.mem_file, size) : gmem_map(&vm->mem, size, vm->cfg.mem_shared);
 	if (r)
 		return r;
 	r = gmem_add_region(&vm->mem, 0, low);

@@ -311,3 +311,17 @@ test_migrate_virtio_blk_disk() {
 	[ "$st" = 0 ] || { cat "$TMP/mig.out" "$TMP/d.log"; fail "kite migrate exited $st"; return 1; }
 	mig_check_handover s d || return
 }
+
+# Local migration of memfd-backed RAM: the fd travels (SCM_RIGHTS), no page is copied.
+test_migrate_memfd_passing() {
+	mig_setup || return
+	mig_source s "mem_mb=32 print_ms=50" --mem-shared || return
+	mig_target d "unix:$TMP/m.sock" || return
+	expect_status 0 "$KITE" migrate s "unix:$TMP/m.sock" --json || return
+	python3 - "$TMP/out" <<'PY' || { cat "$TMP/out"; fail "not passed as an fd"; return 1; }
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["status"] == "completed" and r["fd_passed"] and r["pages"] == 0 and r["bytes"] < 1 << 20, r
+PY
+	mig_check_handover s d || return
+}
