@@ -70,6 +70,7 @@ struct virtq {
 	bool broken;               /* the guest broke the rules; nothing more is processed */
 	bool event_idx;            /* VIRTIO_F_EVENT_IDX negotiated */
 	bool indirect;             /* VIRTIO_F_INDIRECT_DESC negotiated */
+	bool quiet;                /* between notify_off and notify_on: no kicks wanted */
 	uint64_t desc_gpa, avail_gpa, used_gpa;
 	struct virtq_desc *desc;   /* host pointers, valid while enabled */
 	struct virtq_avail *avail;
@@ -106,7 +107,11 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e);
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len);
 /* After pushes: does the guest want an interrupt now (EVENT_IDX or NO_INTERRUPT)? */
 bool virtq_should_notify(struct virtq *q);
-/* Asks the guest not to kick while we poll the ring anyway. */
+/*
+ * Asks the guest not to kick while we poll the ring anyway.  With EVENT_IDX
+ * avail_event then stays where it is, so a driver that keeps adding buffers
+ * kicks at most once until virtq_notify_on.
+ */
 void virtq_notify_off(struct virtq *q);
 /* Re-enables kicks; true if buffers arrived meanwhile (poll again). */
 bool virtq_notify_on(struct virtq *q);

@@ -369,6 +369,15 @@ static void test_event_idx(void **state)
 		/* The first push always notifies (nothing signalled yet); then only crossing used_event. */
 		assert_int_equal(virtq_should_notify(&f->q), i == 0 || i == 2);
 	}
+	/* While the device polls anyway, avail_event stays put: the driver kicks once, not per buffer. */
+	virtq_notify_off(&f->q);
+	for (int i = 0; i < 3; i++) {
+		publish(f, 0);
+		assert_int_equal(virtq_pop(&f->q, &f->e), 1);
+		assert_int_equal(*(uint16_t *)((uint8_t *)u + 4 + 8 * QSIZE), (uint16_t)(f->q.last_avail - 1 - i));
+	}
+	assert_false(virtq_notify_on(&f->q));
+	assert_int_equal(*(uint16_t *)((uint8_t *)u + 4 + 8 * QSIZE), f->q.last_avail);
 	/* Without EVENT_IDX the NO_INTERRUPT flag rules. */
 	f->q.event_idx = false;
 	a->flags = VIRTQ_AVAIL_F_NO_INTERRUPT;

@@ -193,7 +193,7 @@ int virtq_pop(struct virtq *q, struct virtq_elem *e)
 	if (walk_chain(q, e, head))
 		return -EIO;
 	q->last_avail++;
-	if (q->event_idx)
+	if (q->event_idx && !q->quiet)
 		store16(avail_event(q), q->last_avail);
 	return 1;
 }
@@ -237,15 +237,18 @@ bool virtq_should_notify(struct virtq *q)
 
 void virtq_notify_off(struct virtq *q)
 {
-	if (!q->enabled || q->event_idx)
-		return; /* with EVENT_IDX, avail_event trails last_avail already */
-	store16(&q->used->flags, VIRTQ_USED_F_NO_NOTIFY);
+	if (!q->enabled)
+		return;
+	q->quiet = true;
+	if (!q->event_idx)
+		store16(&q->used->flags, VIRTQ_USED_F_NO_NOTIFY);
 }
 
 bool virtq_notify_on(struct virtq *q)
 {
 	if (!q->enabled || q->broken)
 		return false;
+	q->quiet = false;
 	if (q->event_idx)
 		store16(avail_event(q), q->last_avail);
 	else
