@@ -25,6 +25,8 @@ struct disk {
 	bool readonly;
 	bool direct;     /* O_DIRECT: buffers, offsets and lengths must be 512-aligned */
 	bool can_punch;  /* fallocate PUNCH_HOLE works here */
+	/* The file system answered RWF_NOWAIT with EOPNOTSUPP (used by the disk_try_* caller's thread only). */
+	bool nowait_read_refused, nowait_write_refused;
 };
 
 /*
@@ -40,7 +42,9 @@ int disk_pwritev(struct disk *d, const struct iovec *iov, int n, uint64_t off);
 /*
  * The same without ever blocking (RWF_NOWAIT): 0 when the whole transfer was
  * done from/into the page cache, -EAGAIN when it would wait (or went short):
- * the caller then hands it to a thread that may block.
+ * the caller then hands it to a thread that may block.  Once the file system
+ * has refused RWF_NOWAIT (ext4 does for buffered writes), these return
+ * -EAGAIN at once.  Call them from one thread.
  */
 int disk_try_preadv(struct disk *d, const struct iovec *iov, int n, uint64_t off);
 int disk_try_pwritev(struct disk *d, const struct iovec *iov, int n, uint64_t off);

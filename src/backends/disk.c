@@ -205,11 +205,15 @@ int disk_pwritev(struct disk *d, const struct iovec *iov, int n, uint64_t off)
 
 static int disk_try(struct disk *d, const struct iovec *iov, int n, uint64_t off, bool write)
 {
+	bool *refused = write ? &d->nowait_write_refused : &d->nowait_read_refused;
 	ssize_t r;
 
-	if (d->direct || n > IOV_MAX || (write && d->readonly))
+	if (d->direct || n > IOV_MAX || (write && d->readonly) || *refused)
 		return -EAGAIN;
 	r = write ? pwritev2(d->fd, iov, n, (off_t)off, RWF_NOWAIT) : preadv2(d->fd, iov, n, (off_t)off, RWF_NOWAIT);
+	/* ext4 refuses every buffered RWF_NOWAIT write: stop paying a syscall to hear it again. */
+	if (r < 0 && errno == EOPNOTSUPP)
+		*refused = true;
 	return r >= 0 && (size_t)r == iov_total(iov, n) ? 0 : -EAGAIN;
 }
 
