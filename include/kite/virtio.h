@@ -180,6 +180,13 @@ void virtio_bar_access(void *opaque, uint64_t off, uint8_t *data, unsigned len, 
 int virtio_pop(struct virtio_dev *v, unsigned qi, struct virtq_elem *e);
 /* Returns the chain with `len` bytes written and interrupts the guest if it wants. Any thread. */
 void virtio_complete(struct virtio_dev *v, unsigned qi, uint16_t head, uint32_t len);
+/*
+ * The same for n chains at once (done[i].id is the head): one lock and at
+ * most one interrupt for the lot.
+ */
+void virtio_complete_many(struct virtio_dev *v, unsigned qi, const struct virtq_used_elem *done, unsigned n);
+/* True when queue qi is ready and has chains not popped yet (for polling; any thread). */
+bool virtio_queue_pending(struct virtio_dev *v, unsigned qi);
 /* Drops a popped chain without touching the rings (the device is resetting or broken). */
 void virtio_drop(struct virtio_dev *v);
 /* Kick suppression while a device drains a queue; on() returns true if more arrived. */

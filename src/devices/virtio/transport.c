@@ -437,6 +437,35 @@ void virtio_complete(struct virtio_dev *v, unsigned qi, uint16_t head, uint32_t 
 	pthread_mutex_unlock(&v->lock);
 }
 
+void virtio_complete_many(struct virtio_dev *v, unsigned qi, const struct virtq_used_elem *done, unsigned n)
+{
+	struct virtio_queue *q = &v->q[qi];
+
+	if (!n)
+		return;
+	pthread_mutex_lock(&v->lock);
+	if (!v->resetting && q->vq.enabled) {
+		for (unsigned i = 0; i < n; i++)
+			virtq_push(&q->vq, (uint16_t)done[i].id, done[i].len);
+		/* One decision for the lot: the guest sees them all when it wakes. */
+		if (virtq_should_notify(&q->vq))
+			virtio_irq(v, q->msix_vector, 1);
+	}
+	v->inflight -= n - 1;
+	virtio_put_inflight(v);
+	pthread_mutex_unlock(&v->lock);
+}
+
+bool virtio_queue_pending(struct virtio_dev *v, unsigned qi)
+{
+	bool more;
+
+	pthread_mutex_lock(&v->lock);
+	more = virtio_queue_ready(v, qi) && virtq_pending(&v->q[qi].vq);
+	pthread_mutex_unlock(&v->lock);
+	return more;
+}
+
 void virtio_drop(struct virtio_dev *v)
 {
 	pthread_mutex_lock(&v->lock);
