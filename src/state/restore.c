@@ -220,6 +220,7 @@ static int restore_load(struct vm *vm, struct restore_image *img)
 int restore_vm(struct vm *vm, struct restore_image *img, bool eager)
 {
 	struct vm_config cfg = img->info.cfg;
+	uint64_t t0 = now_ns(), t1, t2;
 	int r;
 
 	if (img->info.mem_format != STATE_MEM_RAW && img->info.mem_format != STATE_MEM_ZLIB) {
@@ -231,11 +232,16 @@ int restore_vm(struct vm *vm, struct restore_image *img, bool eager)
 	r = vm_create(vm, &cfg);
 	if (r)
 		return r;
+	t1 = now_ns();
 	if (!cfg.mem_file)
 		r = restore_memory(vm, img);
+	t2 = now_ns();
 	if (!r)
 		r = restore_load(vm, img);
 	if (r)
 		vm_destroy(vm);
+	else
+		pr_debug("restore: VM created in %.2f ms, memory %.2f ms, state loaded in %.2f ms", (t1 - t0) / 1e6,
+			 (t2 - t1) / 1e6, (now_ns() - t2) / 1e6);
 	return r;
 }
