@@ -421,7 +421,12 @@ static int mig_rounds(struct migration *m)
 		mig_update(m, mig_round_end_cb, &e);
 		pr_debug("migration: round %u: %llu pages in %.1f ms, %llu dirty, %.0f MiB/s, est. downtime %.1f ms", round,
 			 (unsigned long long)e.h.pages, ns / 1e6, (unsigned long long)e.remaining, m->bw / MiB, e.est_ms);
-		if (e.est_ms <= budget)
+		/*
+		 * Within the budget, one more round is still worth it while it halves
+		 * the rest: the guest pays seconds of throttle less than it pays
+		 * milliseconds of pause.
+		 */
+		if (e.est_ms <= budget && (e.est_ms <= budget / 4.0 || e.remaining * 2 >= prev_remaining))
 			return 0;
 		if (round >= max_rounds) {
 			pr_warn("migration: %u rounds without converging (estimated downtime %.1f ms, budget %u ms): "
@@ -487,6 +492,7 @@ static int mig_stop_and_copy(struct migration *m, bool memfd, uint64_t *t_pause)
 		}
 		m->paused_by_us = true;
 	}
+	pr_debug("migration: paused in %.2f ms", (now_ns() - *t_pause) / 1e6);
 	r = mig_send(&m->conn, MIG_STOPCOPY, NULL, 0);
 	if (!r && !memfd) {
 		r = mig_dirty_sync(&m->dirty);
@@ -501,15 +507,18 @@ static int mig_stop_and_copy(struct migration *m, bool memfd, uint64_t *t_pause)
 			mig_update(m, mig_round_end_cb, &e);
 		}
 	}
+	pr_debug("migration: last pages sent at %.2f ms", (now_ns() - *t_pause) / 1e6);
 	if (!r)
 		r = mig_send_state(m);
 	if (r)
 		return r;
+	pr_debug("migration: state sent at %.2f ms", (now_ns() - *t_pause) / 1e6);
 	r = mig_expect(m, MIG_READY, MIG_READY_TIMEOUT_MS, &in, "while loading the state");
 	if (r)
 		return r;
 	if (mig_cancelled(m))
 		return -ECANCELED;
+	pr_debug("migration: target ready at %.2f ms", (now_ns() - *t_pause) / 1e6);
 	/* The point of no return: from here on the guest belongs to the target. */
 	mig_update(m, mig_commit_cb, NULL);
 	r = mig_send(&m->conn, MIG_GO, NULL, 0);
