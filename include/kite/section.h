@@ -89,6 +89,11 @@ struct state_registry {
 	unsigned n, cap;
 	void **owned; /* state_registry_alloc() blocks, freed with the registry */
 	unsigned nowned;
+	/*
+	 * Set by a restore or clone (not by live migration): objects that carry
+	 * the VM's identity (the VM generation ID) take a new one as they load.
+	 */
+	bool new_identity;
 };
 
 void state_registry_init(struct state_registry *reg);

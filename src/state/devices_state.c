@@ -182,11 +182,17 @@ static int acpi_pm_load(void *opaque, struct sbuf *b, unsigned minor)
 
 /*
  * vmgenid 1.0: where the generation ID lives and the GSI that announces a new
- * one.  Loading is a restore, so the guest gets a new ID and the GED event.
+ * one.  A restore or clone (reg->new_identity) gives the guest a new ID and
+ * the GED event; a live migration keeps it.
  */
+struct vmgenid_ctx {
+	struct vm *vm;
+	const struct state_registry *reg;
+};
+
 static int vmgenid_save(void *opaque, struct sbuf *b)
 {
-	struct vm *vm = opaque;
+	struct vm *vm = ((struct vmgenid_ctx *)opaque)->vm;
 	uint8_t id[ACPI_VMGENID_SIZE];
 
 	if (gmem_read(&vm->mem, ACPI_VMGENID_ADDR, id, sizeof(id)))
@@ -199,7 +205,8 @@ static int vmgenid_save(void *opaque, struct sbuf *b)
 
 static int vmgenid_load(void *opaque, struct sbuf *b, unsigned minor)
 {
-	struct vm *vm = opaque;
+	struct vmgenid_ctx *ctx = opaque;
+	struct vm *vm = ctx->vm;
 	uint64_t addr = sbuf_get_u64(b);
 	uint32_t gsi = sbuf_get_u32(b);
 	uint8_t id[ACPI_VMGENID_SIZE];
@@ -213,6 +220,9 @@ static int vmgenid_load(void *opaque, struct sbuf *b, unsigned minor)
 		       gsi, (unsigned long long)ACPI_VMGENID_ADDR, ACPI_VMGENID_GSI);
 		return -EINVAL;
 	}
+	/* A live migration moves the same VM on: its generation stays. */
+	if (!ctx->reg->new_identity)
+		return 0;
 	if (getrandom(id, sizeof(id), 0) != sizeof(id))
 		return -EIO;
 	r = gmem_write(&vm->mem, addr, id, sizeof(id));
@@ -235,8 +245,14 @@ int state_devices_register(struct vm *vm, struct state_registry *reg)
 		r = state_register(reg, "cmos", 0, 1, 0, cmos_save, cmos_load, d.cmos);
 	if (!r && d.acpi_pm)
 		r = state_register(reg, "acpi_pm", 0, 1, 0, acpi_pm_save, acpi_pm_load, d.acpi_pm);
-	if (!r)
-		r = state_register(reg, "vmgenid", 0, 1, 0, vmgenid_save, vmgenid_load, vm);
+	if (!r) {
+		struct vmgenid_ctx *ctx = state_registry_alloc(reg, sizeof(*ctx));
+
+		if (!ctx)
+			return -ENOMEM;
+		*ctx = (struct vmgenid_ctx){ vm, reg };
+		r = state_register(reg, "vmgenid", 0, 1, 0, vmgenid_save, vmgenid_load, ctx);
+	}
 	if (!r)
 		r = state_virtio_register(vm, reg, &d);
 	return r;

@@ -205,6 +205,7 @@ static int restore_load(struct vm *vm, struct restore_image *img)
 	int r;
 
 	state_registry_init(&reg);
+	reg.new_identity = true; /* a new VM generation */
 	r = state_vm_register(vm, &reg, &fmt);
 	if (!r)
 		r = state_load_all(&reg, &img->file, NULL);
