@@ -175,7 +175,9 @@ static uint32_t blk_execute(struct virtio_blk *b, struct blk_req *r, bool nowait
 		return 0;
 	}
 	iov_to_buf(e->iov, e->nout, 0, &h, sizeof(h));
-	if (nowait && h.type != VIRTIO_BLK_T_IN && h.type != VIRTIO_BLK_T_OUT)
+	/* Flush, discard and write-zeroes may block: a worker's job. */
+	if (nowait && (h.type == VIRTIO_BLK_T_FLUSH || h.type == VIRTIO_BLK_T_DISCARD ||
+		       h.type == VIRTIO_BLK_T_WRITE_ZEROES))
 		return BLK_EXEC_AGAIN;
 	switch (h.type) {
 	case VIRTIO_BLK_T_IN:
