@@ -49,6 +49,13 @@ void state_vm_info_free(struct state_vm_info *info);
 
 /* devices_state.c: the legacy devices (COM1, i8042, CMOS, ACPI PM) and virtio hooks. */
 int state_devices_register(struct vm *vm, struct state_registry *reg);
+/* One device each (also for tests, without a VM). */
+struct uart;
+struct i8042;
+struct cmos;
+int state_uart_register(struct state_registry *reg, unsigned instance, struct uart *u);
+int state_i8042_register(struct state_registry *reg, struct i8042 *k);
+int state_cmos_register(struct state_registry *reg, struct cmos *c);
 
 /* virtio_state.c: PCI functions, their virtio transports and queues. */
 struct vm_device_refs;

@@ -231,6 +231,21 @@ static int vmgenid_load(void *opaque, struct sbuf *b, unsigned minor)
 	return r;
 }
 
+int state_uart_register(struct state_registry *reg, unsigned instance, struct uart *u)
+{
+	return state_register(reg, "uart", instance, 1, 0, uart_save, uart_load, u);
+}
+
+int state_i8042_register(struct state_registry *reg, struct i8042 *k)
+{
+	return state_register(reg, "i8042", 0, 1, 1, i8042_save, i8042_load, k);
+}
+
+int state_cmos_register(struct state_registry *reg, struct cmos *c)
+{
+	return state_register(reg, "cmos", 0, 1, 0, cmos_save, cmos_load, c);
+}
+
 int state_devices_register(struct vm *vm, struct state_registry *reg)
 {
 	struct vm_device_refs d;
@@ -238,11 +253,11 @@ int state_devices_register(struct vm *vm, struct state_registry *reg)
 
 	vm_devices_refs(vm, &d);
 	if (d.com1)
-		r = state_register(reg, "uart", 0, 1, 0, uart_save, uart_load, d.com1);
+		r = state_uart_register(reg, 0, d.com1);
 	if (!r && d.i8042)
-		r = state_register(reg, "i8042", 0, 1, 1, i8042_save, i8042_load, d.i8042);
+		r = state_i8042_register(reg, d.i8042);
 	if (!r && d.cmos)
-		r = state_register(reg, "cmos", 0, 1, 0, cmos_save, cmos_load, d.cmos);
+		r = state_cmos_register(reg, d.cmos);
 	if (!r && d.acpi_pm)
 		r = state_register(reg, "acpi_pm", 0, 1, 0, acpi_pm_save, acpi_pm_load, d.acpi_pm);
 	if (!r) {
