@@ -22,6 +22,8 @@
 
 #define STATE_FILE_MAX (256u << 20)
 #define ZLIB_IN        (256ul << 10)
+#define ZLIB_OUT       (256ul << 10)
+#define PAGE           4096ul
 
 static char *path_join(const char *dir, const char *name)
 {
@@ -128,18 +130,32 @@ static int restore_copy_raw(struct vm *vm, int fd)
 	return 0;
 }
 
+static bool page_is_zero(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+
+	for (unsigned i = 0; i < PAGE / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/*
+ * Inflates through a bounce buffer and copies only the pages that are not
+ * zero: fresh RAM reads as zero already, and untouched pages cost no memory.
+ */
 static int restore_inflate(struct vm *vm, int fd)
 {
-	uint8_t *in = malloc(ZLIB_IN);
+	uint8_t *in = malloc(ZLIB_IN), *out = malloc(ZLIB_OUT);
+	uint64_t done = 0;
 	z_stream z = { 0 };
 	int zr = Z_OK, r = 0;
 
-	if (!in || inflateInit(&z) != Z_OK) {
+	if (!in || !out || inflateInit(&z) != Z_OK) {
 		free(in);
+		free(out);
 		return -ENOMEM;
 	}
-	z.next_out = vm->mem.base;
-	z.avail_out = 0;
 	while (zr != Z_STREAM_END && !r) {
 		ssize_t n = read(fd, in, ZLIB_IN);
 
@@ -151,26 +167,39 @@ static int restore_inflate(struct vm *vm, int fd)
 		}
 		z.next_in = in;
 		z.avail_in = n;
-		while (z.avail_in && zr != Z_STREAM_END) {
-			uint64_t done = z.next_out - vm->mem.base;
+		while (z.avail_in && zr != Z_STREAM_END && !r) {
+			size_t got;
 
-			/* uInt-sized windows of RAM; more output than RAM is a corrupt stream. */
-			z.avail_out = MIN(vm->mem.size - done, 1u << 30);
-			if (!z.avail_out) {
-				r = -EINVAL;
-				break;
-			}
+			z.next_out = out;
+			z.avail_out = ZLIB_OUT;
 			zr = inflate(&z, Z_NO_FLUSH);
-			if (zr != Z_OK && zr != Z_STREAM_END) {
+			if (zr != Z_OK && zr != Z_STREAM_END && zr != Z_BUF_ERROR) {
 				r = -EINVAL;
 				break;
 			}
+			got = ZLIB_OUT - z.avail_out;
+			/* More output than RAM is a corrupt stream. */
+			if (got > vm->mem.size - done) {
+				r = -EINVAL;
+				break;
+			}
+			/* RAM is fresh: a zero window (aligned or not) is already in place. */
+			for (size_t off = 0; off < got; off += PAGE) {
+				size_t len = MIN((size_t)PAGE, got - off);
+
+				if (len < PAGE || !page_is_zero(out + off))
+					memcpy(vm->mem.base + done + off, out + off, len);
+			}
+			done += got;
+			if (!got && zr == Z_BUF_ERROR)
+				break; /* needs more input */
 		}
 	}
-	if (!r && (uint64_t)(z.next_out - vm->mem.base) != vm->mem.size)
+	if (!r && done != vm->mem.size)
 		r = -EINVAL;
 	inflateEnd(&z);
 	free(in);
+	free(out);
 	return r;
 }
 
