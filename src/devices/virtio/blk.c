@@ -309,7 +309,7 @@ static void blk_list_add(struct blk_list *l, struct blk_req *r)
  * one interrupt; those that could block go to the workers together.
  * Returns the number popped, or -EBUSY when every request slot is in use.
  */
-static int blk_run_batch(struct virtio_blk *b, unsigned qi)
+static int blk_run_batch(struct virtio_blk *b, unsigned qi, unsigned *completed)
 {
 	struct virtq_used_elem done[BLK_BATCH];
 	struct blk_list freed = { 0 }, slow = { 0 };
@@ -339,6 +339,7 @@ static int blk_run_batch(struct virtio_blk *b, unsigned qi)
 	if (slow.n)
 		blk_submit(b, slow.head, slow.tail, slow.n);
 	virtio_complete_many(&b->vdev, qi, done, n - slow.n);
+	*completed += n - slow.n;
 	if (freed.n)
 		blk_put_free(b, freed.head, freed.tail);
 	blk_stat_add(b, chains, n);
@@ -348,10 +349,12 @@ static int blk_run_batch(struct virtio_blk *b, unsigned qi)
 }
 
 /*
- * After a batch, watches the avail ring for up to poll_ns before going back
- * to sleep on the doorbell: a driver that adds its next requests within the
- * window costs neither a kick nor a wake-up of this thread.  Bounded, and
- * only after work was done: an idle queue is never polled.
+ * After completing requests, watches the avail ring for up to poll_ns
+ * before going back to sleep on the doorbell: a driver that answers the
+ * interrupt with new requests within the window costs neither a kick nor a
+ * wake-up of this thread.  Bounded, and only right after completions here:
+ * an idle queue, or one whose requests all wait for the workers, is not
+ * polled (the CPU is better left to them and to the guest).
  */
 static bool blk_poll(struct virtio_blk *b, unsigned qi)
 {
@@ -392,17 +395,23 @@ static void blk_adapt_poll(struct virtio_blk *b)
 static void blk_queue_notify(struct virtio_dev *v, unsigned qi)
 {
 	struct virtio_blk *b = v->priv;
+	unsigned completed = 0;
 	int n;
 
 	blk_stat_add(b, notifies, 1);
 	blk_adapt_poll(b);
 	do {
 		virtio_queue_notify_off(v, qi);
-		do {
-			n = blk_run_batch(b, qi);
+		for (;;) {
+			n = blk_run_batch(b, qi, &completed);
 			if (n < 0)
 				return;
-		} while (n > 0 || blk_poll(b, qi));
+			if (n)
+				continue;
+			if (!completed || !blk_poll(b, qi))
+				break;
+			completed = 0;
+		}
 	} while (virtio_queue_notify_on(v, qi));
 	b->idle_since = now_ns();
 }
