@@ -11,11 +11,14 @@
  *         them), XSAVE, XCRs, debug registers, LAPIC (before TSC_DEADLINE),
  *         MSRs by ascending index (TSC before TSC_DEADLINE and TSC_ADJUST,
  *         kvmclock after the TSC), and the events after the registers.
+ * 1.1 appends the CPUID feature registers the guest was offered; loading
+ * refuses a host that lacks any of those features (checked first).
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <kite/cpuid.h>
 #include <kite/log.h>
 #include <kite/state.h>
 #include <kite/util.h>
@@ -111,6 +114,72 @@ static int vcpu_save_msrs(struct vcpu *v, struct sbuf *out)
 	return 0;
 }
 
+/*
+ * The feature leaves a guest may have acted on: a restore or migration onto a
+ * host whose CPUID policy lacks one of their bits would break the guest.
+ */
+static const struct {
+	uint32_t function, index;
+	uint8_t reg; /* 0 eax, 1 ebx, 2 ecx, 3 edx */
+	uint32_t ignore; /* bits that are state, not features */
+	const char *name;
+} vcpu_feature_regs[] = {
+	{ 1, 0, 2, 1u << 27, "1.ECX" }, /* OSXSAVE mirrors CR4 */
+	{ 1, 0, 3, 0, "1.EDX" },
+	{ 7, 0, 1, 0, "7.EBX" },
+	{ 7, 0, 2, 1u << 4, "7.ECX" }, /* OSPKE mirrors CR4 */
+	{ 7, 0, 3, 0, "7.EDX" },
+	{ 0xd, 1, 0, 0, "0xD.1.EAX" },
+	{ 0x80000001, 0, 2, 0, "0x80000001.ECX" },
+	{ 0x80000001, 0, 3, 0, "0x80000001.EDX" },
+};
+
+static uint32_t cpuid_reg(const struct kvm_cpuid_entry2 *e, unsigned reg)
+{
+	const uint32_t r[4] = { e->eax, e->ebx, e->ecx, e->edx };
+
+	return r[reg & 3];
+}
+
+/* The feature registers of the CPUID kite gives this vCPU on this host (its policy is deterministic). */
+static int vcpu_features(struct vcpu *v, uint32_t *out)
+{
+	struct kvm_cpuid2 *c = cpuid_policy(v->vm->kvm.supported_cpuid, v->index, v->vm->ncpus);
+
+	if (!c)
+		return -ENOMEM;
+	for (unsigned i = 0; i < ARRAY_SIZE(vcpu_feature_regs); i++) {
+		struct kvm_cpuid_entry2 *e = cpuid_find(c, vcpu_feature_regs[i].function, vcpu_feature_regs[i].index);
+
+		out[i] = e ? cpuid_reg(e, vcpu_feature_regs[i].reg) & ~vcpu_feature_regs[i].ignore : 0;
+	}
+	free(c);
+	return 0;
+}
+
+/* 1.1: the features the guest was offered, which this host must offer too. */
+static int vcpu_load_features(struct vcpu *v, struct sbuf *in)
+{
+	uint32_t n = sbuf_get_u32(in), here[ARRAY_SIZE(vcpu_feature_regs)];
+	int r = vcpu_features(v, here);
+
+	if (r)
+		return r;
+	for (uint32_t i = 0; i < n && !in->err; i++) {
+		uint32_t saved = sbuf_get_u32(in), missing;
+
+		if (i >= ARRAY_SIZE(vcpu_feature_regs))
+			continue; /* a register a newer kite checks */
+		missing = saved & ~vcpu_feature_regs[i].ignore & ~here[i];
+		if (missing) {
+			pr_err("vCPU %u: the guest was given CPUID %s bits 0x%08x that this host does not offer",
+			       v->index, vcpu_feature_regs[i].name, missing);
+			return -EINVAL;
+		}
+	}
+	return in->err;
+}
+
 int state_vcpu_save(struct vcpu *v, struct sbuf *out)
 {
 	int xsize = kvm_xsave_size(v->vm->fd);
@@ -158,6 +227,16 @@ int state_vcpu_save(struct vcpu *v, struct sbuf *out)
 	if ((r = kvm_get_vcpu_events(v->fd, &ev)), what = "KVM_GET_VCPU_EVENTS", r)
 		goto out;
 	put_blob(out, &ev, sizeof(ev));
+	{
+		uint32_t f[ARRAY_SIZE(vcpu_feature_regs)];
+
+		r = vcpu_features(v, f);
+		if (r)
+			goto done;
+		sbuf_put_u32(out, ARRAY_SIZE(f));
+		for (unsigned i = 0; i < ARRAY_SIZE(f); i++)
+			sbuf_put_u32(out, f[i]);
+	}
 	goto done;
 out:
 	pr_err("vCPU %u: %s: %s", v->index, what, strerror(-r));
@@ -220,6 +299,33 @@ static void vcpu_load_tsc_khz(struct vcpu *v, uint32_t khz)
 			v->index, khz, now);
 }
 
+/* The feature list is last in the section: walk a copy of the cursor past the rest to reach it. */
+static int vcpu_check_features(struct vcpu *v, const struct sbuf *in)
+{
+	struct sbuf b = *in;
+	uint32_t n;
+
+	b.pos = 0;
+	sbuf_get_u32(&b); /* mp_state */
+	for (int i = 0; i < 6 && !b.err; i++) { /* regs, sregs, xsave, xcrs, debugregs, lapic */
+		uint32_t len = sbuf_get_u32(&b);
+
+		if (len > sbuf_left(&b))
+			return -EOVERFLOW;
+		b.pos += len;
+	}
+	sbuf_get_u32(&b); /* TSC kHz */
+	n = sbuf_get_u32(&b);
+	if (b.err || n > VCPU_MSR_MAX || n * 12ull > sbuf_left(&b))
+		return -EOVERFLOW;
+	b.pos += n * 12;
+	n = sbuf_get_u32(&b); /* events */
+	if (b.err || n > sbuf_left(&b))
+		return -EOVERFLOW;
+	b.pos += n;
+	return vcpu_load_features(v, &b);
+}
+
 int state_vcpu_load(struct vcpu *v, struct sbuf *in, unsigned minor)
 {
 	int xsize = kvm_xsave_size(v->vm->fd);
@@ -237,6 +343,10 @@ int state_vcpu_load(struct vcpu *v, struct sbuf *in, unsigned minor)
 
 	if (!xs)
 		return -ENOMEM;
+	if (minor >= 1 && (r = vcpu_check_features(v, in))) {
+		free(xs);
+		return r;
+	}
 	r = get_blob(in, &regs, sizeof(regs), "regs");
 	if (!r)
 		r = get_blob(in, &sregs, sizeof(sregs), "sregs");

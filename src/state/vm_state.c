@@ -230,7 +230,7 @@ int state_vm_register(struct vm *vm, struct state_registry *reg, uint32_t *mem_f
 		r = state_register(reg, chip_tags[i], chip_inst[i], 1, 0, irqchip_save, irqchip_load, &chips[i]);
 	}
 	for (unsigned i = 0; !r && i < vm->ncpus; i++)
-		r = state_register(reg, "vcpu", i, 1, 0, vcpu_save_cb, vcpu_load_cb, &vm->vcpus[i]);
+		r = state_register(reg, "vcpu", i, 1, 1, vcpu_save_cb, vcpu_load_cb, &vm->vcpus[i]);
 	if (!r)
 		r = state_devices_register(vm, reg);
 	return r;

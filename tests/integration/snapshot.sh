@@ -229,6 +229,28 @@ test_snapshot_bad_files_refused() {
 	printf 'NOTKITE!' | dd of="$TMP/magic/state" bs=1 seek=0 conv=notrunc 2>/dev/null
 	refused "$TMP/magic" "not a kite state file" || return
 
+	# A guest that was offered a CPU feature this host's kite does not offer (3DNow!, 0x80000001.EDX
+	# bit 31, the last word of the vcpu section): refused, the section re-checksummed as a real file.
+	mk cpuid
+	python3 - "$TMP/cpuid/state" <<'PY'
+import struct, sys, zlib
+p = sys.argv[1]
+b = bytearray(open(p, 'rb').read())
+off = 64
+while True:
+    tag = b[off:off + 24].rstrip(b'\0').decode()
+    inst, length = struct.unpack_from('<I', b, off + 24)[0], struct.unpack_from('<Q', b, off + 32)[0]
+    if tag == 'vcpu' and inst == 0:
+        end = off + 48 + length
+        b[end - 1] |= 0x80
+        crc = zlib.crc32(bytes(b[off:off + 40]) + bytes(b[off + 48:end]))
+        struct.pack_into('<I', b, off + 40, crc)
+        break
+    off += 48 + length
+open(p, 'wb').write(b)
+PY
+	refused "$TMP/cpuid" "0x80000001.EDX bits 0x80000000 that this host does not offer" || return
+
 	mk nomem
 	rm "$TMP/nomem/memory"
 	expect_status 4 "$KITE" restore "$TMP/nomem" --api none --serial none || return
