@@ -45,8 +45,31 @@ static bool page_is_zero(const uint8_t *p)
  * Pages of anonymous guest RAM that were never touched are not resident
  * (mincore) and read as zero; asking saves faulting them in just to find
  * zeros.  Only valid without swap (a swapped-out page is not resident either)
- * and for anonymous RAM (a file mapping's absent pages hold file data).
+ * and for anonymous RAM (a file mapping's absent pages hold file data); a
+ * memfd tells its holes itself.  NULL: look at every page.
  */
+/* RAM in a memfd (--mem-shared): its holes, which SEEK_DATA skips, read as zero; swapped pages are data. */
+static unsigned char *snap_memfd_extents(struct vm *vm)
+{
+	uint64_t pages = vm->mem.size / PAGE;
+	unsigned char *vec = calloc(1, pages);
+	off_t pos = 0, size = vm->mem.size;
+
+	while (vec && pos < size) {
+		off_t data = lseek(vm->mem.fd, pos, SEEK_DATA), hole;
+
+		if (data < 0)
+			break; /* ENXIO: no data after pos */
+		hole = lseek(vm->mem.fd, data, SEEK_HOLE);
+		if (hole < 0)
+			hole = size;
+		hole = MIN(hole, size);
+		memset(vec + data / PAGE, 1, (ALIGN_UP((uint64_t)hole, PAGE) - ALIGN_DOWN((uint64_t)data, PAGE)) / PAGE);
+		pos = hole;
+	}
+	return vec;
+}
+
 static unsigned char *snap_residency(struct vm *vm)
 {
 	uint64_t pages = vm->mem.size / PAGE;
@@ -55,6 +78,8 @@ static unsigned char *snap_residency(struct vm *vm)
 	int nlines = 0;
 	FILE *f;
 
+	if (vm->mem.fd >= 0 && !vm->cfg.mem_file)
+		return snap_memfd_extents(vm);
 	if (vm->mem.fd >= 0)
 		return NULL;
 	f = fopen("/proc/swaps", "re");

@@ -325,3 +325,15 @@ test_snapshot_timer_continues() {
 	expect_status 1 "$KITE" restore "$TMP/ts" --serial "file:$TMP/tr.out" --api none || { cat "$TMP/tr.out"; return 1; }
 	expect_in "$TMP/tr.out" "timer: ok"
 }
+
+# RAM in a memfd (--mem-shared): the memfd's holes become the file's holes.
+test_snapshot_mem_shared() {
+	snap_setup || return
+	snap_start d "mem_mb=8 print_ms=50 rounds=2000" --mem-shared || return
+	"$KITE" snapshot d "$TMP/m" --stop || return
+	wait "$PID_d"
+	used=$(du -k "$TMP/m/memory" | cut -f1)
+	[ "$used" -lt 32768 ] || { fail "memory file uses $used KiB for an 8 MiB buffer"; return 1; }
+	expect_status 1 "$KITE" restore "$TMP/m" --serial "file:$TMP/m.out" --api none || return
+	no_mismatch "$TMP/m.out" && expect_in "$TMP/m.out" "dirty: done after 2000 rounds"
+}
