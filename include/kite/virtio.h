@@ -178,6 +178,12 @@ void virtio_bar_access(void *opaque, uint64_t off, uint8_t *data, unsigned len, 
  * A popped chain counts as in flight until virtio_complete returns it.
  */
 int virtio_pop(struct virtio_dev *v, unsigned qi, struct virtq_elem *e);
+/*
+ * Up to n chains at once into e[0..), under one lock; returns how many.  A
+ * broken ring ends the run (the chains before it are valid) and puts the
+ * device in NEEDS_RESET.
+ */
+int virtio_pop_many(struct virtio_dev *v, unsigned qi, struct virtq_elem **e, unsigned n);
 /* Returns the chain with `len` bytes written and interrupts the guest if it wants. Any thread. */
 void virtio_complete(struct virtio_dev *v, unsigned qi, uint16_t head, uint32_t len);
 /*
@@ -185,8 +191,8 @@ void virtio_complete(struct virtio_dev *v, unsigned qi, uint16_t head, uint32_t 
  * most one interrupt for the lot.
  */
 void virtio_complete_many(struct virtio_dev *v, unsigned qi, const struct virtq_used_elem *done, unsigned n);
-/* True when queue qi is ready and has chains not popped yet (for polling; any thread). */
-bool virtio_queue_pending(struct virtio_dev *v, unsigned qi);
+/* Chains not popped yet in queue qi, 0 when it is not ready (any thread). */
+unsigned virtio_queue_pending(struct virtio_dev *v, unsigned qi);
 /* Drops a popped chain without touching the rings (the device is resetting or broken). */
 void virtio_drop(struct virtio_dev *v);
 /* Kick suppression while a device drains a queue; on() returns true if more arrived. */

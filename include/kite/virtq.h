@@ -117,6 +117,8 @@ void virtq_notify_off(struct virtq *q);
 bool virtq_notify_on(struct virtq *q);
 /* True when the guest has made chains available that we have not taken. */
 bool virtq_pending(struct virtq *q);
+/* How many: avail->idx - last_avail (above the queue size if the guest broke the index). */
+unsigned virtq_avail_count(struct virtq *q);
 
 void virtq_save(const struct virtq *q, struct virtq_state *s);
 /* Restores the indices and re-enables the rings (-EINVAL if they no longer fit). */

@@ -205,18 +205,23 @@ static uint32_t blk_execute(struct virtio_blk *b, struct blk_req *r, bool nowait
 
 /* ---- request lists ---- */
 
-static struct blk_req *blk_get_free(struct virtio_blk *b)
+/*
+ * Takes up to max free requests into r[] under one lock (the loop is the
+ * only taker); none left makes the next blk_put_free kick the queue.
+ */
+static unsigned blk_get_free(struct virtio_blk *b, struct blk_req **r, unsigned max)
 {
-	struct blk_req *r;
+	unsigned n = 0;
 
 	pthread_mutex_lock(&b->lock);
-	r = b->free;
-	if (r)
-		b->free = r->next;
-	else
+	while (b->free && n < max) {
+		r[n++] = b->free;
+		b->free = b->free->next;
+	}
+	if (!n)
 		b->starved = true;
 	pthread_mutex_unlock(&b->lock);
-	return r;
+	return n;
 }
 
 /* Returns the list head..tail to the free list; kicks the loop if it ran out. */
@@ -304,48 +309,52 @@ static void blk_list_add(struct blk_list *l, struct blk_req *r)
 }
 
 /*
- * Pops and serves up to BLK_BATCH chains.  Those done here (page-cache
- * hits) go back to the guest together: one used-index update and at most
- * one interrupt; those that could block go to the workers together.
- * Returns the number popped, or -EBUSY when every request slot is in use.
+ * Pops and serves up to BLK_BATCH chains, taking request slots and chains
+ * under one lock each.  Those done here (page-cache hits) go back to the
+ * guest together: one used-index update and at most one interrupt; those
+ * that could block go to the workers together.  Returns the number popped,
+ * or -EBUSY when every request slot is in use.
  */
 static int blk_run_batch(struct virtio_blk *b, unsigned qi, unsigned *completed)
 {
 	struct virtq_used_elem done[BLK_BATCH];
+	struct virtq_elem *e[BLK_BATCH];
+	struct blk_req *r[BLK_BATCH];
 	struct blk_list freed = { 0 }, slow = { 0 };
-	unsigned n;
-	int busy = 0;
+	unsigned have, n, ndone = 0;
 
-	for (n = 0; n < BLK_BATCH; n++) {
-		struct blk_req *r = blk_get_free(b);
-		uint32_t written;
+	/* As many slots as there are chains: no list walks for slots that go back unused. */
+	n = MIN(virtio_queue_pending(&b->vdev, qi), (unsigned)BLK_BATCH);
+	if (!n)
+		return 0;
+	have = blk_get_free(b, r, n);
+	if (!have)
+		return -EBUSY; /* blk_put_free kicks us again */
+	for (unsigned i = 0; i < have; i++)
+		e[i] = &r[i]->e;
+	n = virtio_pop_many(&b->vdev, qi, e, have);
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t written = blk_execute(b, r[i], true);
 
-		if (!r) {
-			busy = -EBUSY; /* blk_put_free kicks us again */
-			break;
-		}
-		if (virtio_pop(&b->vdev, qi, &r->e) <= 0) {
-			blk_list_add(&freed, r);
-			break;
-		}
-		written = blk_execute(b, r, true);
 		if (written == BLK_EXEC_AGAIN) {
-			blk_list_add(&slow, r);
+			blk_list_add(&slow, r[i]);
 			continue;
 		}
-		done[freed.n] = (struct virtq_used_elem){ .id = r->e.head, .len = written };
-		blk_list_add(&freed, r);
+		done[ndone++] = (struct virtq_used_elem){ .id = r[i]->e.head, .len = written };
+		blk_list_add(&freed, r[i]);
 	}
+	for (unsigned i = n; i < have; i++)
+		blk_list_add(&freed, r[i]);
 	if (slow.n)
 		blk_submit(b, slow.head, slow.tail, slow.n);
-	virtio_complete_many(&b->vdev, qi, done, n - slow.n);
-	*completed += n - slow.n;
+	virtio_complete_many(&b->vdev, qi, done, ndone);
+	*completed += ndone;
 	if (freed.n)
 		blk_put_free(b, freed.head, freed.tail);
 	blk_stat_add(b, chains, n);
 	blk_stat_add(b, to_workers, slow.n);
 	blk_stat_add(b, batches, n ? 1 : 0);
-	return busy ? busy : (int)n;
+	return (int)n;
 }
 
 /*
@@ -364,7 +373,7 @@ static bool blk_poll(struct virtio_blk *b, unsigned qi)
 	if (!b->poll_ns)
 		return false;
 	t0 = now_ns();
-	while (!(hit = virtio_queue_pending(&b->vdev, qi)) && now_ns() - t0 < b->poll_ns)
+	while (!(hit = virtio_queue_pending(&b->vdev, qi) != 0) && now_ns() - t0 < b->poll_ns)
 		__builtin_ia32_pause();
 	blk_stat_add(b, polls, 1);
 	blk_stat_add(b, poll_hits, hit);

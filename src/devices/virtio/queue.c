@@ -71,11 +71,17 @@ void virtq_reset(struct virtq *q)
 	q->rl = rl;
 }
 
-bool virtq_pending(struct virtq *q)
+unsigned virtq_avail_count(struct virtq *q)
 {
 	if (!q->enabled || q->broken)
-		return false;
-	return __atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE) != q->last_avail;
+		return 0;
+	/* A bogus index shows as more than the queue holds; virtq_pop then says why. */
+	return (uint16_t)(__atomic_load_n(&q->avail->idx, __ATOMIC_ACQUIRE) - q->last_avail);
+}
+
+bool virtq_pending(struct virtq *q)
+{
+	return virtq_avail_count(q) != 0;
 }
 
 /* Adds one checked buffer to the element. */

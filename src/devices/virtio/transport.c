@@ -414,6 +414,23 @@ int virtio_pop(struct virtio_dev *v, unsigned qi, struct virtq_elem *e)
 	return r;
 }
 
+int virtio_pop_many(struct virtio_dev *v, unsigned qi, struct virtq_elem **e, unsigned n)
+{
+	unsigned got = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&v->lock);
+	if (virtio_queue_ready(v, qi)) {
+		while (got < n && (r = virtq_pop(&v->q[qi].vq, e[got])) > 0)
+			got++;
+		v->inflight += got;
+		if (r < 0)
+			virtio_set_needs_reset(v);
+	}
+	pthread_mutex_unlock(&v->lock);
+	return (int)got;
+}
+
 static void virtio_put_inflight(struct virtio_dev *v)
 {
 	if (--v->inflight)
@@ -456,14 +473,15 @@ void virtio_complete_many(struct virtio_dev *v, unsigned qi, const struct virtq_
 	pthread_mutex_unlock(&v->lock);
 }
 
-bool virtio_queue_pending(struct virtio_dev *v, unsigned qi)
+unsigned virtio_queue_pending(struct virtio_dev *v, unsigned qi)
 {
-	bool more;
+	unsigned n = 0;
 
 	pthread_mutex_lock(&v->lock);
-	more = virtio_queue_ready(v, qi) && virtq_pending(&v->q[qi].vq);
+	if (virtio_queue_ready(v, qi))
+		n = virtq_avail_count(&v->q[qi].vq);
 	pthread_mutex_unlock(&v->lock);
-	return more;
+	return n;
 }
 
 void virtio_drop(struct virtio_dev *v)
