@@ -27,6 +27,8 @@
  *  - lat_over_us (QD1 only): device latency minus raw latency, which adds
  *    the thread wake-ups (doorbell -> event loop, interrupt -> guest) that
  *    the scheduler of this host charges.
+ * dev_busy and guest_busy are the CPUs the device threads and the guest
+ * thread kept busy (CPU time / wall time): which side is the bottleneck.
  * Each case runs --rounds times (raw and device interleaved); the best
  * round by throughput is reported.
  */
@@ -416,12 +418,14 @@ static void print_case(const char *op, size_t bs, unsigned qd, const struct samp
 	       "\"dev_cpu_us\": %.2f, \"dev_cpu_over_us\": %.2f, \"guest_cpu_us\": %.2f, \"poll_cpu_us\": %.2f, "
 	       "\"lat_over_us\": %.2f, \"chains_per_kick\": %.1f, \"chains_per_irq\": %.1f, "
 	       "\"chains_per_batch\": %.1f, \"poll_hit\": %.2f, \"to_workers\": %.2f, \"cpus_at_target\": %.2f, "
+	       "\"dev_busy\": %.2f, \"guest_busy\": %.2f, "
 	       "\"ratio_met\": %s, \"cpu_over_met\": %s, \"lat_over_met\": %s}",
 	       first ? "" : ",", op, bs, qd, mbps(raw, bs), mbps(raw2, bs), mbps(dev, bs), (unsigned long long)dev->ops, r, raw_us, raw_cpu, dev_us,
 	       dev_cpu, cpu_over, per_op_us(dev->cpu_main, dev->ops),
 	       per_op_us((double)dev->st.poll_spent_ns / 1e9, dev->ops), lat_over, ratio(dev->ops, dev->kicks),
 	       ratio(dev->ops, dev->irqs), ratio(dev->st.chains, dev->st.batches),
 	       ratio(dev->st.poll_hits, dev->st.polls), ratio(dev->st.to_workers, dev->st.chains), cpus,
+	       dev->cpu_others / dev->wall, dev->cpu_main / dev->wall,
 	       r >= 0.9 ? "true" : "false", cpu_over <= 2.0 ? "true" : "false",
 	       qd != 1 ? "null" : lat_over <= 2.0 ? "true" : "false");
 	fflush(stdout);
