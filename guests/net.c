@@ -199,7 +199,7 @@ int main(void)
 {
 	struct host *h = &host;
 	char buf[32];
-	uint64_t hz, deadline, next_probe = 0;
+	uint64_t hz, deadline, next_probe = 0, next_mac = 0;
 	bool link = true;
 	int r;
 
@@ -242,6 +242,13 @@ int main(void)
 		if (link != kit_net_link_up(&h->n)) {
 			link = !link;
 			kit_printf("net: link %s\n", link ? "up" : "down");
+		}
+		/* Like any driver, this one learns a new MAC only by rereading it (config space reads exit: rarely). */
+		if (kit_rdtsc() >= next_mac) {
+			next_mac = kit_rdtsc() + hz / 10;
+			if (kit_net_mac_changed(&h->n))
+				kit_printf("net: mac changed to %02x:%02x:%02x:%02x:%02x:%02x\n", h->n.mac[0],
+					   h->n.mac[1], h->n.mac[2], h->n.mac[3], h->n.mac[4], h->n.mac[5]);
 		}
 		if (h->have_peer && kit_rdtsc() >= next_probe) {
 			next_probe = kit_rdtsc() + hz / 5;

@@ -89,5 +89,7 @@ void kit_net_rx_done(struct kit_net *n, uint16_t id);
 /* Copies and sends one frame; false if the TX ring stayed full. */
 bool kit_net_tx(struct kit_net *n, const void *frame, uint32_t len);
 bool kit_net_link_up(struct kit_net *n);
+/* Rereads the MAC from the configuration space (a restored clone gets a new one); true when it changed. */
+bool kit_net_mac_changed(struct kit_net *n);
 
 #endif

@@ -47,6 +47,20 @@ bool kit_net_link_up(struct kit_net *n)
 	return *(volatile uint16_t *)(n->v.devcfg + 6) & 1;
 }
 
+bool kit_net_mac_changed(struct kit_net *n)
+{
+	uint8_t mac[6];
+
+	if (!(n->v.features & F_MAC))
+		return false;
+	for (unsigned int i = 0; i < 6; i++)
+		mac[i] = *(volatile uint8_t *)(n->v.devcfg + i);
+	if (!memcmp(mac, n->mac, 6))
+		return false;
+	memcpy(n->mac, mac, 6);
+	return true;
+}
+
 uint8_t *kit_net_rx(struct kit_net *n, uint32_t *len, uint16_t *id)
 {
 	uint32_t i, l;

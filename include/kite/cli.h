@@ -59,9 +59,12 @@ int cmd_restore(int argc, char **argv);
 int cmd_clone(int argc, char **argv);
 
 /* What kite restore and each clone of kite clone run (src/cli/cmd_restore.c). */
+struct net_config;
 struct restore_args {
 	const char *dir;
 	const char *name;     /* NULL: the saved name */
+	const struct net_config *nets; /* --net overrides of the saved NICs, in order */
+	unsigned nnets;
 	const char *serial;   /* NULL: stdio (or the log when detached) */
 	const char *api_path; /* NULL: the default socket for the name */
 	bool eager;
@@ -81,6 +84,13 @@ int cli_detach_start(const char *log_path, struct cli_detach *d);
 void cli_detach_ready(struct cli_detach *d);
 /* Parent: EXIT_OK once the child is ready, else the child's exit status. */
 int cli_detach_wait(struct cli_detach *d);
+
+/*
+ * One --net tap=NAME[,mac=MAC] / fd=N[,mac=MAC] value of `kite CMD` into n;
+ * `copy` is a writable copy of s that n's strings then point into.  EXIT_OK
+ * or EXIT_USAGE after a message.
+ */
+int cli_parse_net(const char *cmd, const char *s, char *copy, struct net_config *n);
 
 /* Parses `kite run` options into cfg (no side effects); EXIT_OK or EXIT_USAGE after a message. */
 struct vm_config;

@@ -29,8 +29,10 @@ enum state_mem_format {
 struct state_vm_info {
 	struct vm_config cfg;
 	uint32_t mem_format;
-	char *strings[8 + 2 * KITE_MAX_DISKS]; /* everything cfg points to */
+	char *strings[8 + 2 * KITE_MAX_DISKS + KITE_MAX_NETS]; /* everything cfg points to */
 	unsigned nstrings;
+	/* NIC i's TAP was given as an fd; cfg.nets[i].tap is the name that fd's interface had. */
+	bool net_by_fd[KITE_MAX_NETS];
 };
 
 /* vcpu_state.c: one "vcpu" section per vCPU (KVM's register state, in KVM's order). */
@@ -85,6 +87,14 @@ struct restore_image {
 /* Reads and checks DIR/state (or state_path; mem_path NULL = beside it, "memory"). */
 int restore_open(struct restore_image *img, const char *dir, const char *state_path, const char *mem_path);
 void restore_close(struct restore_image *img);
+/*
+ * The identity and backends of the restored VM, in img->info.cfg: `name`
+ * (NULL: the saved one) and `nets` replacing the saved NICs' backends in
+ * order (at most as many as were saved; their strings must outlive the VM).
+ * A NIC's MAC is the override's, else for a new name (a clone) one derived
+ * from it (virtio_net_default_mac), else the saved one.  -EINVAL after a message.
+ */
+int restore_configure(struct restore_image *img, const char *name, const struct net_config *nets, unsigned nnets);
 /*
  * Creates vm from img->info.cfg without the loader, brings in the memory
  * (MAP_PRIVATE from the file, or copied when `eager` or compressed) and loads

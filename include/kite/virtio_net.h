@@ -85,6 +85,7 @@ struct virtio_net_state {
 	struct virtio_state vio;
 	uint8_t mac[6];
 	uint16_t status;
+	uint32_t offloads; /* TAP_OFF_* the negotiated features gave the TAP */
 };
 
 /*
@@ -103,9 +104,20 @@ bool virtio_net_link_up(struct virtio_net *n);
 const char *virtio_net_tap_name(struct virtio_net *n);
 void virtio_net_mac(struct virtio_net *n, uint8_t mac[6]);
 
-/* Save needs a quiesced device; load re-applies the TAP offloads. Clones then set a new MAC. */
+/*
+ * Save needs a quiesced device; load re-applies the TAP offloads. Clones then set a new MAC.
+ * virtio_net_load loads the transport too; virtio_net_load_dev only the net part (mac, status,
+ * offloads), for src/state, where the transport has a section of its own and loads first:
+ * -EINVAL when the offloads do not follow the loaded features.
+ */
 void virtio_net_save(struct virtio_net *n, struct virtio_net_state *s);
 int virtio_net_load(struct virtio_net *n, const struct virtio_net_state *s);
+int virtio_net_load_dev(struct virtio_net *n, const struct virtio_net_state *s);
+/*
+ * A new MAC in the configuration space (a clone).  The guest learns it only by
+ * rereading the space: the generation moves, and with STATUS negotiated a
+ * configuration interrupt is sent.  Linux's driver reads the MAC at probe only.
+ */
 void virtio_net_set_mac(struct virtio_net *n, const uint8_t mac[6]);
 
 /* A locally administered unicast MAC from a hash of the VM name and NIC index: stable across restarts. */

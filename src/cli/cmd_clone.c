@@ -18,20 +18,59 @@
 #include <kite/log.h>
 #include <kite/state.h>
 #include <kite/util.h>
+#include <kite/virtio_net.h>
 
 #define CLONE_MAX 1000
 
-enum { OPT_NAME = 0x100, OPT_EAGER, OPT_LOG_DIR };
+enum { OPT_NAME = 0x100, OPT_EAGER, OPT_LOG_DIR, OPT_NET };
 
 static const struct option clone_options[] = {
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "eager", no_argument, NULL, OPT_EAGER },
 	{ "log-dir", required_argument, NULL, OPT_LOG_DIR },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "count", required_argument, NULL, 'n' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
+
+/* --net values as given: each clone expands %d in the TAP name to its number. */
+struct clone_nets {
+	const char *arg[KITE_MAX_NETS];
+	unsigned count;
+};
+
+/* Clone i's overrides: a TAP name's "%d" becomes i (n[] strings point into buf). */
+static int clone_nets_for(const struct clone_nets *cn, unsigned i, struct net_config *n, char (*buf)[128])
+{
+	for (unsigned k = 0; k < cn->count; k++) {
+		const char *s = cn->arg[k], *pct = strstr(s, "%d");
+		int len = pct ? snprintf(buf[k], 128, "%.*s%u%s", (int)(pct - s), s, i, pct + 2)
+			      : snprintf(buf[k], 128, "%s", s);
+
+		if (len >= 128)
+			return cli_usage_error("clone", "--net '%s': too long", s);
+		if (cli_parse_net("clone", buf[k], buf[k], &n[k]))
+			return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* The --net values are checked once in the parent (as for clone 1), a MAC only for a single clone. */
+static int clone_check_nets(const struct clone_nets *cn, uint64_t n)
+{
+	struct net_config nc[KITE_MAX_NETS];
+	char buf[KITE_MAX_NETS][128];
+
+	if (clone_nets_for(cn, 1, nc, buf))
+		return EXIT_USAGE;
+	for (unsigned k = 0; k < cn->count; k++)
+		if (nc[k].mac_set && n > 1)
+			return cli_usage_error("clone", "--net '%s': mac= would give %llu clones one MAC (each gets "
+					       "one derived from its name)", cn->arg[k], (unsigned long long)n);
+	return 0;
+}
 
 struct clone_child {
 	struct cli_detach d;
@@ -41,8 +80,8 @@ struct clone_child {
 };
 
 /* Starts every clone first and then collects their answers: they restore in parallel. */
-static int clone_start_all(const char *dir, const char *prefix, const char *log_dir, bool eager, unsigned n,
-			   struct clone_child *c)
+static int clone_start_all(const char *dir, const char *prefix, const char *log_dir, bool eager,
+			   const struct clone_nets *cn, unsigned n, struct clone_child *c)
 {
 	for (unsigned i = 0; i < n; i++) {
 		int r;
@@ -56,10 +95,16 @@ static int clone_start_all(const char *dir, const char *prefix, const char *log_
 		}
 		if (r == 0) {
 			struct restore_args a = { .dir = dir, .name = c[i].name, .eager = eager, .detach = &c[i].d };
+			struct net_config nets[KITE_MAX_NETS];
+			char buf[KITE_MAX_NETS][128];
 
 			/* Each clone is its own process: the siblings' pipes are not its business. */
 			for (unsigned j = 0; j < i; j++)
 				close(c[j].d.ready_fd);
+			if (clone_nets_for(cn, i + 1, nets, buf))
+				exit(EXIT_USAGE);
+			a.nets = nets;
+			a.nnets = cn->count;
 			exit(restore_run(&a));
 		}
 		c[i].started = true;
@@ -74,6 +119,7 @@ int cmd_clone(int argc, char **argv)
 	uint64_t n = 0, t0 = now_ns();
 	struct restore_image img;
 	struct clone_child *c;
+	struct clone_nets nets = { .count = 0 };
 	unsigned started, ok = 0;
 	bool eager = false;
 	int opt;
@@ -95,6 +141,11 @@ int cmd_clone(int argc, char **argv)
 		case OPT_LOG_DIR:
 			log_dir = optarg;
 			break;
+		case OPT_NET:
+			if (nets.count == KITE_MAX_NETS)
+				return cli_usage_error("clone", "--net: at most %d interfaces", KITE_MAX_NETS);
+			nets.arg[nets.count++] = optarg;
+			break;
 		case 'q':
 			log_set_level(LOG_ERR);
 			break;
@@ -109,9 +160,16 @@ int cmd_clone(int argc, char **argv)
 		return cli_usage_error("clone", "expected a snapshot directory and -n N");
 	if (prefix && (strlen(prefix) > KITE_NAME_MAX - 6 || !*prefix || strchr(prefix, '/')))
 		return cli_usage_error("clone", "--name '%s': 1 to %d characters, no '/'", prefix, KITE_NAME_MAX - 6);
+	if (clone_check_nets(&nets, n))
+		return EXIT_USAGE;
 	/* Check the snapshot once here, so that a bad one gives one message and not N. */
 	if (restore_open(&img, argv[optind], NULL, NULL))
 		return EXIT_USAGE;
+	if (nets.count > img.info.cfg.nnets) {
+		restore_close(&img);
+		return cli_usage_error("clone", "%u --net given, the snapshot has %u network interfaces", nets.count,
+				       img.info.cfg.nnets);
+	}
 	if (!prefix)
 		prefix = saved = strdup(img.info.cfg.name);
 	restore_close(&img);
@@ -127,7 +185,7 @@ int cmd_clone(int argc, char **argv)
 	if (!c)
 		return EXIT_FAILURE_VM;
 	fflush(stdout);
-	started = clone_start_all(argv[optind], prefix, log_dir, eager, n, c);
+	started = clone_start_all(argv[optind], prefix, log_dir, eager, &nets, n, c);
 	for (unsigned i = 0; i < started; i++) {
 		int r = cli_detach_wait(&c[i].d);
 

@@ -82,6 +82,11 @@ static void info_print(json_t *j)
 		printf("  %-16s %-4s %-10s size %lld\n", json_string_value(json_object_get(d, "name")),
 		       json_string_value(json_object_get(d, "bus")), json_string_value(json_object_get(d, "base")),
 		       (long long)json_integer_value(json_object_get(d, "size")));
+	json_array_foreach(json_object_get(j, "network_interfaces"), i, d)
+		printf("%-16s tap %s, mac %s, link %s\n", json_string_value(json_object_get(d, "iface_id")),
+		       json_string_value(json_object_get(d, "host_dev_name")),
+		       json_string_value(json_object_get(d, "guest_mac")),
+		       json_is_true(json_object_get(d, "link_up")) ? "up" : "down");
 }
 
 int cmd_info(int argc, char **argv)

@@ -106,8 +106,10 @@ int restore_run(const struct restore_args *a)
 	r = restore_open(&img, a->dir, NULL, NULL);
 	if (r)
 		return EXIT_USAGE;
-	if (a->name)
-		snprintf(img.info.cfg.name, sizeof(img.info.cfg.name), "%s", a->name);
+	if (restore_configure(&img, a->name, a->nets, a->nnets)) {
+		restore_close(&img);
+		return EXIT_USAGE;
+	}
 	img.info.cfg.serial = (struct serial_config){ SERIAL_STDIO, NULL };
 	if (a->serial)
 		restore_serial(a->serial, &img.info.cfg.serial); /* checked by the caller */
@@ -136,7 +138,7 @@ int restore_run(const struct restore_args *a)
 	return r;
 }
 
-enum { OPT_NAME = 0x100, OPT_SERIAL, OPT_API, OPT_EAGER, OPT_RESTORE, OPT_LOG };
+enum { OPT_NAME = 0x100, OPT_SERIAL, OPT_API, OPT_EAGER, OPT_RESTORE, OPT_LOG, OPT_NET };
 
 static const struct option restore_options[] = {
 	{ "name", required_argument, NULL, OPT_NAME },
@@ -145,6 +147,7 @@ static const struct option restore_options[] = {
 	{ "eager", no_argument, NULL, OPT_EAGER },
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "log", required_argument, NULL, OPT_LOG },
+	{ "net", required_argument, NULL, OPT_NET },
 	{ "detach", no_argument, NULL, 'd' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -202,9 +205,30 @@ static int restore_detached(struct restore_args *a, const char *log)
 	return r;
 }
 
+/* --net overrides and the strings they point into (they live as long as the VM). */
+struct restore_nets {
+	struct net_config n[KITE_MAX_NETS];
+	char buf[KITE_MAX_NETS][128];
+	unsigned count;
+};
+
+static int restore_add_net(struct restore_nets *rn, const char *s)
+{
+	if (rn->count == KITE_MAX_NETS)
+		return cli_usage_error("restore", "--net: at most %d interfaces", KITE_MAX_NETS);
+	if (strlen(s) >= sizeof(rn->buf[0]))
+		return cli_usage_error("restore", "--net '%s': too long", s);
+	strcpy(rn->buf[rn->count], s);
+	if (cli_parse_net("restore", s, rn->buf[rn->count], &rn->n[rn->count]))
+		return EXIT_USAGE;
+	rn->count++;
+	return 0;
+}
+
 int cmd_restore(int argc, char **argv)
 {
 	struct restore_args a = { 0 };
+	struct restore_nets nets = { 0 };
 	struct serial_config sc;
 	const char *log = NULL;
 	bool detach = false;
@@ -235,6 +259,12 @@ int cmd_restore(int argc, char **argv)
 			break;
 		case OPT_LOG:
 			log = optarg;
+			break;
+		case OPT_NET:
+			if (restore_add_net(&nets, optarg))
+				return EXIT_USAGE;
+			a.nets = nets.n;
+			a.nnets = nets.count;
 			break;
 		case 'd':
 			detach = true;

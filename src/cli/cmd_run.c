@@ -118,23 +118,15 @@ static int parse_disk(const char *s, struct vm_config *cfg)
 	return 0;
 }
 
-/* --net tap=NAME[,mac=MAC] or --net fd=N[,mac=MAC]; the TAP itself is opened when the VM is built. */
-static int parse_net(const char *s, struct vm_config *cfg)
+int cli_parse_net(const char *cmd, const char *s, char *copy, struct net_config *n)
 {
 	const char *usage = "expected tap=NAME[,mac=MAC] or fd=N[,mac=MAC]";
-	char *copy, *cur, *key, *val;
-	struct net_config *n;
+	char *cur = copy, *key, *val;
 	uint64_t fd;
 	int r;
 
-	if (cfg->nnets == KITE_MAX_NETS)
-		return cli_usage_error("run", "--net: at most %d interfaces", KITE_MAX_NETS);
-	n = &cfg->nets[cfg->nnets];
 	memset(n, 0, sizeof(*n));
 	n->fd = -1;
-	cur = copy = config_strdup(cfg, s);
-	if (!copy)
-		return cli_usage_error("run", "--net '%s': too many or too long options", s);
 	while ((r = opts_next(&cur, &key, &val)) == 1) {
 		if (!strcmp(key, "tap") && val && *val && strlen(val) < 16 && !n->tap && n->fd < 0)
 			n->tap = val;
@@ -143,13 +135,29 @@ static int parse_net(const char *s, struct vm_config *cfg)
 		else if (!strcmp(key, "mac") && val && virtio_net_parse_mac(val, n->mac) == 0)
 			n->mac_set = true;
 		else
-			return cli_usage_error("run", "--net '%s': bad option '%s' (%s; MAC as 52:54:00:12:34:56, "
+			return cli_usage_error(cmd, "--net '%s': bad option '%s' (%s; MAC as 52:54:00:12:34:56, "
 					       "unicast)", s, key, usage);
 	}
 	if (r < 0 || (!n->tap && n->fd < 0))
-		return cli_usage_error("run", "--net '%s': %s", s, usage);
-	cfg->nnets++;
+		return cli_usage_error(cmd, "--net '%s': %s", s, usage);
 	return 0;
+}
+
+/* --net tap=NAME[,mac=MAC] or --net fd=N[,mac=MAC]; the TAP itself is opened when the VM is built. */
+static int parse_net(const char *s, struct vm_config *cfg)
+{
+	char *copy;
+	int r;
+
+	if (cfg->nnets == KITE_MAX_NETS)
+		return cli_usage_error("run", "--net: at most %d interfaces", KITE_MAX_NETS);
+	copy = config_strdup(cfg, s);
+	if (!copy)
+		return cli_usage_error("run", "--net '%s': too many or too long options", s);
+	r = cli_parse_net("run", s, copy, &cfg->nets[cfg->nnets]);
+	if (!r)
+		cfg->nnets++;
+	return r;
 }
 
 /* --console virtio[,stdio|file:PATH|pty] or none. */

@@ -82,6 +82,10 @@ const struct cli_command cli_commands[] = {
 	  "  --serial MODE    COM1: stdio (default), file:PATH, none\n"
 	  "  --api PATH|none  control socket (default: the runtime directory's NAME.sock)\n"
 	  "  --eager          copy the memory instead of mapping it\n"
+	  "  --net tap=NAME[,mac=MAC] | fd=N[,mac=MAC]\n"
+	  "                   replaces the backend of the next saved NIC (repeatable, in order);\n"
+	  "                   saved TAPs are reopened by name.  MAC: mac=, else for a new --name\n"
+	  "                   one derived from it, else the saved one\n"
 	  "  -d, --detach     run in the background; output to --log PATH (default RUNTIME/NAME.log);\n"
 	  "                   prints 'NAME PID LOG' once the VM runs\n"
 	  "  -v, -q           more / fewer messages\n"
@@ -89,12 +93,14 @@ const struct cli_command cli_commands[] = {
 	  "Exit status: as kite run; 2 also when the snapshot is refused (corrupt, truncated,\n"
 	  "another format version or architecture).\n" },
 	{ "clone", cmd_clone, "start N detached VMs from one snapshot",
-	  "usage: kite clone DIR -n N [--name PREFIX] [--eager] [--log-dir DIR]\n"
+	  "usage: kite clone DIR -n N [--name PREFIX] [--eager] [--log-dir DIR] [--net tap=NAME%d ...]\n"
 	  "\n"
 	  "Starts PREFIX-1 .. PREFIX-N (default PREFIX: the saved name), each restored from DIR in\n"
 	  "its own detached process with its output in LOGDIR/NAME.log (default: the runtime\n"
 	  "directory), and prints 'NAME PID LOG' for each.  Clones share the unmodified memory\n"
-	  "through the page cache; each gets a new VM generation id.  See docs/templates.md.\n" },
+	  "through the page cache; each gets a new VM generation id and, per NIC, a new MAC\n"
+	  "derived from its name.  --net (repeatable, in order) replaces a saved NIC's TAP; %d in\n"
+	  "the TAP name becomes the clone's number (mac= only with -n 1).  See docs/templates.md.\n" },
 	{ "migrate", cmd_migrate, "move a running VM to another kite (live migration)",
 	  "usage: kite migrate NAME tcp:HOST:PORT|unix:PATH [options]\n"
 	  "       kite migrate --cancel NAME\n"

@@ -18,6 +18,7 @@
 #include <kite/log.h>
 #include <kite/state.h>
 #include <kite/util.h>
+#include <kite/virtio_net.h>
 #include <kite/vm.h>
 
 #define STATE_FILE_MAX (256u << 20)
@@ -100,6 +101,37 @@ void restore_close(struct restore_image *img)
 	free(img->state_path);
 	free(img->mem_path);
 	memset(img, 0, sizeof(*img));
+}
+
+int restore_configure(struct restore_image *img, const char *name, const struct net_config *nets, unsigned nnets)
+{
+	struct vm_config *c = &img->info.cfg;
+	bool renamed = name && strcmp(name, c->name);
+
+	if (nnets > c->nnets) {
+		pr_err("restore: %u --net given, the snapshot has %u network interface%s (--net replaces a saved "
+		       "one's backend, it cannot add one)", nnets, c->nnets, c->nnets == 1 ? "" : "s");
+		return -EINVAL;
+	}
+	if (name)
+		snprintf(c->name, sizeof(c->name), "%s", name);
+	for (unsigned i = 0; i < c->nnets; i++) {
+		struct net_config *n = &c->nets[i];
+
+		if (i < nnets) {
+			n->tap = nets[i].tap;
+			n->fd = nets[i].fd;
+			img->info.net_by_fd[i] = !nets[i].tap;
+		} else if (img->info.net_by_fd[i]) {
+			pr_info("restore: NIC %u had a TAP fd; reopening its interface %s by name", i, n->tap);
+		}
+		if (i < nnets && nets[i].mac_set)
+			memcpy(n->mac, nets[i].mac, 6);
+		else if (renamed)
+			virtio_net_default_mac(c->name, i, n->mac);
+		n->mac_set = true;
+	}
+	return 0;
 }
 
 /* --eager: read the data extents of the sparse file into anonymous RAM (holes stay untouched zeros). */

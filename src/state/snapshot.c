@@ -373,11 +373,6 @@ int snapshot_create(struct vm *vm, const struct snapshot_opts *o)
 		pr_err("snapshot: the VM has stopped");
 		return -EBUSY;
 	}
-	/* The config section does not carry NICs (TAP names, MACs) yet: such a snapshot could not be restored. */
-	if (vm->cfg.nnets) {
-		pr_err("snapshot: VMs with virtio-net devices cannot be saved yet");
-		return -ENOTSUP;
-	}
 	if (st == VM_RUNNING) {
 		r = vm_pause(vm);
 		if (r) {

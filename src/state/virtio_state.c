@@ -10,6 +10,13 @@
  * virtio_load(); requests the guest had queued but kite had not yet taken
  * (pause completes every request already taken) are found by a kick once the
  * VM runs.  A disk's size must not have changed since the snapshot.
+ *
+ * A NIC adds "virtio-net" (instance: its index), loaded after the transports:
+ * MAC, link status, the offloads the TAP was given.  Its MAC is the saved one
+ * on a live migration; a restore or clone (new_identity) keeps the MAC its
+ * configuration gave the new device (the restore command decides: the saved
+ * one, a derived one for a new name, or an override) and, when that differs
+ * from the saved one, the guest is told through the configuration space.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -22,6 +29,7 @@
 #include <kite/util.h>
 #include <kite/virtio.h>
 #include <kite/virtio_blk.h>
+#include <kite/virtio_net.h>
 #include <kite/vm.h>
 
 #define VIRTIO_VENDOR   0x1af4
@@ -212,6 +220,65 @@ static int virtio_load_cb(void *opaque, struct sbuf *b, unsigned minor)
 	return 0;
 }
 
+struct net_ctx {
+	struct virtio_net *n;
+	const struct state_registry *reg;
+};
+
+/* virtio-net 1.0: mac[6], status, offloads. */
+static int net_save_cb(void *opaque, struct sbuf *b)
+{
+	struct net_ctx *c = opaque;
+	struct virtio_net_state s;
+
+	virtio_net_save(c->n, &s);
+	sbuf_put(b, s.mac, 6);
+	sbuf_put_u16(b, s.status);
+	sbuf_put_u32(b, s.offloads);
+	return 0;
+}
+
+static int net_load_cb(void *opaque, struct sbuf *b, unsigned minor)
+{
+	struct net_ctx *c = opaque;
+	struct virtio_net_state s = { 0 };
+	uint8_t configured[6];
+	int r;
+
+	sbuf_get(b, s.mac, 6);
+	s.status = sbuf_get_u16(b);
+	s.offloads = sbuf_get_u32(b);
+	if (b->err)
+		return b->err;
+	if (s.mac[0] & 1) {
+		pr_err("virtio-net section of %s: multicast MAC (corrupt file)", virtio_net_dev(c->n)->name);
+		return -EINVAL;
+	}
+	virtio_net_mac(c->n, configured);
+	r = virtio_net_load_dev(c->n, &s);
+	if (!r && c->reg->new_identity)
+		virtio_net_set_mac(c->n, configured);
+	return r;
+}
+
+static int state_net_register(struct state_registry *reg, const struct vm_device_refs *d)
+{
+	int r = 0;
+
+	for (unsigned i = 0; i < KITE_MAX_NETS && !r; i++) {
+		struct net_ctx *c;
+
+		if (!d->net[i])
+			continue;
+		c = state_registry_alloc(reg, sizeof(*c));
+		if (!c)
+			return -ENOMEM;
+		*c = (struct net_ctx){ d->net[i], reg };
+		r = state_register(reg, "virtio-net", i, 1, 0, net_save_cb, net_load_cb, c);
+	}
+	return r;
+}
+
 int state_virtio_register(struct vm *vm, struct state_registry *reg, const struct vm_device_refs *d)
 {
 	int r = 0;
@@ -227,5 +294,5 @@ int state_virtio_register(struct vm *vm, struct state_registry *reg, const struc
 		if (v)
 			r = state_register(reg, "virtio", s, 1, 0, virtio_save_cb, virtio_load_cb, v);
 	}
-	return r;
+	return r ? r : state_net_register(reg, d);
 }

@@ -5,6 +5,7 @@
  * list of every section of a VM in load order.
  */
 #include <errno.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,14 +13,40 @@
 #include <kite/log.h>
 #include <kite/state.h>
 #include <kite/util.h>
+#include <kite/virtio_net.h>
 #include <kite/vm.h>
 
 #define STATE_STR_MAX 4096
 
-/* config 1.0: what kite run's options made of the VM. */
+enum { NET_BY_NAME = 0, NET_BY_FD = 1 };
+
+/*
+ * 1.1: per NIC how its TAP was given (by name, or as an fd), the interface's
+ * name and the MAC the guest has: what a restore needs to reopen it.
+ */
+static void config_save_nets(struct vm *vm, struct sbuf *b)
+{
+	struct vm_device_refs d;
+
+	vm_devices_refs(vm, &d);
+	sbuf_put_u32(b, vm->cfg.nnets);
+	for (unsigned i = 0; i < vm->cfg.nnets; i++) {
+		uint8_t mac[6];
+
+		memcpy(mac, vm->cfg.nets[i].mac, 6);
+		if (d.net[i])
+			virtio_net_mac(d.net[i], mac);
+		sbuf_put_u8(b, vm->cfg.nets[i].tap ? NET_BY_NAME : NET_BY_FD);
+		sbuf_put_str(b, d.net[i] ? virtio_net_tap_name(d.net[i]) : vm->cfg.nets[i].tap);
+		sbuf_put(b, mac, 6);
+	}
+}
+
+/* config 1.1 (1.1 added the NICs): what kite run's options made of the VM. */
 static int config_save(void *opaque, struct sbuf *b)
 {
-	const struct vm_config *c = &((struct vm *)opaque)->cfg;
+	struct vm *vm = opaque;
+	const struct vm_config *c = &vm->cfg;
 
 	sbuf_put_str(b, c->name);
 	sbuf_put_u64(b, c->mem_size);
@@ -40,6 +67,7 @@ static int config_save(void *opaque, struct sbuf *b)
 	sbuf_put_u32(b, c->console.kind);
 	sbuf_put_str(b, c->console.path);
 	sbuf_put_u8(b, c->rng);
+	config_save_nets(vm, b);
 	return 0;
 }
 
@@ -218,7 +246,7 @@ int state_vm_register(struct vm *vm, struct state_registry *reg, uint32_t *mem_f
 	if (!mem || !chips)
 		return -ENOMEM;
 	*mem = (struct mem_ctx){ vm, mem_format };
-	r = state_register(reg, "config", 0, 1, 0, config_save, config_load, vm);
+	r = state_register(reg, "config", 0, 1, 1, config_save, config_load, vm);
 	if (!r)
 		r = state_register(reg, "memory", 0, 1, 0, memory_save_ctx, memory_load_ctx, mem);
 	if (!r)
@@ -245,7 +273,28 @@ static char *info_keep(struct state_vm_info *info, char *s)
 	return s;
 }
 
-static void info_config(struct sbuf *b, struct state_vm_info *info)
+/* A NIC's TAP is reopened by name on restore, also one that was given as an fd (kite restore --net overrides). */
+static void info_nets(struct sbuf *b, struct state_vm_info *info)
+{
+	struct vm_config *c = &info->cfg;
+
+	c->nnets = sbuf_get_u32(b);
+	if (c->nnets > KITE_MAX_NETS) {
+		b->err = -EINVAL;
+		return;
+	}
+	for (unsigned i = 0; i < c->nnets; i++) {
+		struct net_config *n = &c->nets[i];
+
+		n->fd = -1;
+		info->net_by_fd[i] = sbuf_get_u8(b) == NET_BY_FD;
+		n->tap = info_keep(info, sbuf_get_str(b, IF_NAMESIZE - 1));
+		sbuf_get(b, n->mac, 6);
+		n->mac_set = true;
+	}
+}
+
+static void info_config(struct sbuf *b, struct state_vm_info *info, unsigned minor)
 {
 	struct vm_config *c = &info->cfg;
 	char *name = sbuf_get_str(b, KITE_NAME_MAX - 1);
@@ -275,6 +324,8 @@ static void info_config(struct sbuf *b, struct state_vm_info *info)
 	c->console.kind = sbuf_get_u32(b);
 	c->console.path = info_keep(info, sbuf_get_str(b, STATE_STR_MAX));
 	c->rng = sbuf_get_u8(b);
+	if (minor >= 1)
+		info_nets(b, info);
 }
 
 /* Numbers from the file, checked before they size a VM. */
@@ -291,6 +342,11 @@ static int info_check(const struct state_vm_info *info)
 	for (unsigned i = 0; i < c->ndisks; i++)
 		if (!c->disks[i].path || c->disks[i].cache > DISK_CACHE_NONE) {
 			pr_err("state: disk %u of the config section is malformed", i);
+			return -EINVAL;
+		}
+	for (unsigned i = 0; i < c->nnets; i++)
+		if (!c->nets[i].tap || !c->nets[i].tap[0] || (c->nets[i].mac[0] & 1)) {
+			pr_err("state: NIC %u of the config section is malformed", i);
 			return -EINVAL;
 		}
 	if (info->mem_format > STATE_MEM_STREAM) {
@@ -317,7 +373,7 @@ int state_vm_info(const struct state_file *f, struct state_vm_info *info)
 		return -EPROTO;
 	}
 	sbuf_view(&b, cs->data, cs->len);
-	info_config(&b, info);
+	info_config(&b, info, cs->minor);
 	if (b.err) {
 		pr_err("state: section 'config' #0 is malformed or truncated");
 		return -EINVAL;

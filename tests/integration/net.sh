@@ -198,3 +198,62 @@ test_kite_net_tool() {
 	! N nft list table ip kite_net_kite0 >/dev/null 2>&1 || { fail "NAT table left behind"; return; }
 	[ "$(N cat /proc/sys/net/ipv4/ip_forward)" = 0 ] || { fail "ip_forward not restored"; return; }
 }
+
+# mac_of FILE: the MAC the net guest printed at start.
+mac_of() { grep -o 'mac [0-9a-f:]*' "$1" | head -n 1 | awk '{print $2}'; }
+# info_mac NAME: the guest_mac of the VM's first NIC, as kite info --json reports it.
+info_mac() {
+	"$KITE" info "$1" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["network_interfaces"][0]["guest_mac"])'
+}
+# ping_ok N: C pings the guest at 10.0.0.2 N times, all answered.
+ping_ok() {
+	C ping -c "$1" -i 0.2 -W 2 10.0.0.2 >"$TMP/ping" 2>&1 || { cat "$TMP/ping"; fail "no ping replies"; return 1; }
+	expect_in "$TMP/ping" "$1 received"
+}
+
+# Issue 8 item 6 / issue 6: a guest on kt0 answers pings; snapshot, kill -9,
+# restore: it answers again with the same MAC.  A clone on kt1 gets a MAC
+# derived from its name: kite reports it, the guest (which rereads its
+# configuration space) sees it, and the host's neighbour table learns it.
+test_net_snapshot_restore_clone() {
+	local name=ns$$ snap=$TMP/snap pid kp mac rmac cmac cpid
+	net_setup 2 || return
+	command -v ping >/dev/null || { skip "ping is missing (iputils-ping, tools/deps)"; return; }
+	command -v python3 >/dev/null || { skip "python3 is missing"; return; }
+	export KITE_RUNTIME_DIR=$TMP/run
+	H timeout -k 5 90 "$KITE" run --kernel "$GUESTS/net.elf" --cmdline "ip=10.0.0.2" --net tap=kt0 \
+		--name "$name" >"$TMP/g0.out" 2>"$TMP/g0.err" </dev/null &
+	pid=$!
+	NET_PIDS="$NET_PIDS $pid"
+	wait_for "$TMP/g0.out" "net: up ip 10.0.0.2" 20 || return
+	mac=$(mac_of "$TMP/g0.out")
+	ping_ok 3 || return
+	"$KITE" snapshot "$name" "$snap" >"$TMP/snap.out" 2>&1 || { cat "$TMP/snap.out"; fail "kite snapshot failed"; return; }
+	for kp in $(pgrep -f -- "--name $name"); do
+		[ "$(cat "/proc/$kp/comm" 2>/dev/null)" = kite ] && kill -9 "$kp"
+	done
+	wait "$pid" 2>/dev/null
+	H timeout -k 5 60 "$KITE" restore "$snap" --serial "file:$TMP/r.out" >"$TMP/r.err" 2>&1 </dev/null &
+	NET_PIDS="$NET_PIDS $!"
+	wait_for "$TMP/r.err" "restored $name" 10 || return
+	ping_ok 3 || return
+	rmac=$(info_mac "$name")
+	[ "$rmac" = "$mac" ] || { fail "the restored NIC has MAC $rmac, the saved one was $mac"; return; }
+	"$KITE" stop "$name" >/dev/null 2>&1
+	# A clone on kt1 (kt%d: clone 1): a MAC of its own, seen by kite, the guest and the host.
+	H "$KITE" clone "$snap" -n 1 --name "c$$" --net "tap=kt%d" >"$TMP/clone.out" 2>&1 ||
+		{ cat "$TMP/clone.out" "$KITE_RUNTIME_DIR/c$$-1.log"; fail "kite clone failed"; return; }
+	cpid=$(awk '{print $2}' "$TMP/clone.out")
+	NET_PIDS="$NET_PIDS $cpid"
+	cmac=$(info_mac "c$$-1")
+	[ -n "$cmac" ] && [ "$cmac" != "$mac" ] || { fail "the clone kept MAC $mac ($cmac)"; return; }
+	wait_for "$KITE_RUNTIME_DIR/c$$-1.log" "net: mac changed to $cmac" 10 || return
+	C ip neigh flush dev vc0
+	ping_ok 3 || return
+	C ip neigh show 10.0.0.2 | grep -qi "$cmac" || { C ip neigh show; fail "the host did not learn $cmac"; return; }
+	# A --net beyond the saved NICs is refused.
+	expect_status 2 "$KITE" restore "$snap" --net tap=kt0 --net tap=kt1 || return
+	expect_in "$TMP/err" "cannot add" || return
+	"$KITE" stop "c$$-1" >/dev/null 2>&1
+	return 0
+}

@@ -691,32 +691,70 @@ void virtio_net_save(struct virtio_net *n, struct virtio_net_state *s)
 	pthread_mutex_lock(&n->vdev.lock);
 	memcpy(s->mac, n->mac, 6);
 	s->status = n->status;
+	s->offloads = net_offloads(&n->vdev);
 	pthread_mutex_unlock(&n->vdev.lock);
+}
+
+/*
+ * A new MAC in the configuration space: the generation moves so a driver
+ * rereading the space sees a consistent MAC, and with STATUS negotiated a
+ * configuration interrupt tells it to look (vdev.lock held).
+ */
+static void net_mac_changed(struct virtio_net *n)
+{
+	struct virtio_dev *v = &n->vdev;
+
+	if (!(v->status & VIRTIO_STATUS_DRIVER_OK))
+		return;
+	if (virtio_has_feature(v, VIRTIO_NET_F_STATUS))
+		virtio_config_changed(v);
+	else
+		v->config_generation++;
+}
+
+int virtio_net_load_dev(struct virtio_net *n, const struct virtio_net_state *s)
+{
+	struct virtio_dev *v = &n->vdev;
+	bool changed;
+
+	pthread_mutex_lock(&v->lock);
+	if (s->offloads != net_offloads(v)) {
+		pthread_mutex_unlock(&v->lock);
+		pr_err("virtio %s: saved offloads 0x%x do not follow the saved features (0x%x)", v->name, s->offloads,
+		       net_offloads(v));
+		return -EINVAL;
+	}
+	memcpy(n->mac, s->mac, 6);
+	/* The link is what this host's TAP says, not what the source's was. */
+	n->status = n->link_gone ? 0 : VIRTIO_NET_S_LINK_UP;
+	if (!n->link_gone)
+		tap_set_offload(&n->tap, s->offloads);
+	changed = n->status != s->status;
+	if (changed && (v->status & VIRTIO_STATUS_DRIVER_OK) && virtio_has_feature(v, VIRTIO_NET_F_STATUS))
+		virtio_config_changed(v);
+	pthread_mutex_unlock(&v->lock);
+	return 0;
 }
 
 int virtio_net_load(struct virtio_net *n, const struct virtio_net_state *s)
 {
+	struct virtio_net_state fixed = *s;
 	int r = virtio_load(&n->vdev, &s->vio);
 
 	if (r)
 		return r;
 	pthread_mutex_lock(&n->vdev.lock);
-	memcpy(n->mac, s->mac, 6);
-	/* The link is what this host's TAP says, not what the source's was. */
-	n->status = n->link_gone ? 0 : VIRTIO_NET_S_LINK_UP;
-	if (!n->link_gone)
-		tap_set_offload(&n->tap, net_offloads(&n->vdev));
-	if (n->status != s->status && (n->vdev.status & VIRTIO_STATUS_DRIVER_OK))
-		virtio_config_changed(&n->vdev);
+	fixed.offloads = net_offloads(&n->vdev);
 	pthread_mutex_unlock(&n->vdev.lock);
-	return 0;
+	return virtio_net_load_dev(n, &fixed);
 }
 
 void virtio_net_set_mac(struct virtio_net *n, const uint8_t mac[6])
 {
 	pthread_mutex_lock(&n->vdev.lock);
-	memcpy(n->mac, mac, 6);
-	if (n->vdev.status & VIRTIO_STATUS_DRIVER_OK)
-		virtio_config_changed(&n->vdev);
+	if (memcmp(n->mac, mac, 6)) {
+		memcpy(n->mac, mac, 6);
+		net_mac_changed(n);
+	}
 	pthread_mutex_unlock(&n->vdev.lock);
 }
