@@ -18,6 +18,7 @@
 #include <kite/migrate.h>
 
 struct vm;
+struct event_loop;
 
 enum api_op {
 	API_GET_INFO,           /* GET / */
@@ -30,7 +31,7 @@ enum api_op {
 	API_GET_METRICS,        /* GET /metrics */
 	API_GET_CONSOLE,        /* GET /kite/console with Upgrade: kite-console */
 	API_PUT_SNAPSHOT_CREATE, /* PUT /snapshot/create (src/state) */
-	API_PUT_SNAPSHOT_LOAD,   /* PUT /snapshot/load: refused, kite restores at start-up */
+	API_PUT_SNAPSHOT_LOAD,   /* PUT /snapshot/load: only before a VM exists (api_server_wait) */
 	API_PUT_MIGRATE,         /* PUT /kite/migrate (src/migrate) */
 	API_GET_MIGRATE,         /* GET /kite/migrate: progress and the final report */
 	API_PUT_MIGRATE_CANCEL,  /* PUT /kite/migrate/cancel */
@@ -38,12 +39,21 @@ enum api_op {
 
 #define API_PATH_MAX 4096
 
-/* PUT /snapshot/create: a kite directory (mem_path "") or Firecracker's two files. */
+/*
+ * PUT /snapshot/create and /snapshot/load: a kite directory (mem_path "") or
+ * Firecracker's two files; resume: load's resume_vm.
+ */
 struct api_snapshot {
 	char path[API_PATH_MAX];
 	char mem_path[API_PATH_MAX];
 	bool compress, stop, resume;
 };
+
+/*
+ * Makes the VM of a PUT /snapshot/load on a server that has none yet (the
+ * caller then attaches it): 0, or -errno with `why` set for the client.
+ */
+typedef int (*api_load_fn)(void *opaque, const struct api_snapshot *sn, char *why, size_t len);
 
 enum api_action { API_ACTION_CTRL_ALT_DEL };
 
@@ -66,7 +76,10 @@ struct api_response {
 
 /* What the executor needs besides the VM: the server's own numbers. */
 struct api_context {
-	struct vm *vm;
+	struct vm *vm; /* NULL while waiting for PUT /snapshot/load */
+	const char *id; /* the instance's name while there is no VM */
+	api_load_fn load;
+	void *load_opaque;
 	const char *socket_path;
 	uint64_t requests, errors, connections;
 };
@@ -87,8 +100,16 @@ struct api_server;
  * answers) gives -EADDRINUSE; a stale one (nobody listening) is replaced.
  */
 int api_server_open(struct api_server **out, const char *path);
-/* Serves requests for vm on vm->loop until api_server_detach(). */
+/*
+ * Serves requests for vm on vm->loop until api_server_detach(); a server
+ * that was waiting (api_server_wait) moves there with its connections.
+ */
 int api_server_attach(struct api_server *s, struct vm *vm);
+/*
+ * Serves on `loop` with no VM yet: GET / says "Not started", PUT
+ * /snapshot/load calls load(opaque, ...), anything needing a VM gets 400.
+ */
+int api_server_wait(struct api_server *s, struct event_loop *loop, const char *id, api_load_fn load, void *opaque);
 /* Drops every connection and stops serving (loop stopped, or on the loop thread). */
 void api_server_detach(struct api_server *s);
 /* Detaches, closes and removes the socket file. */

@@ -95,6 +95,8 @@ void vm_trace(struct vm *vm, const char *what);
 /* Before the last vm_destroy of a process that exits next: leave the kernel's teardown to a child. */
 void vm_detach_teardown(struct vm *vm);
 
+/* Before vm_run: the VM starts Paused, no guest instruction run (vm_resume starts it). */
+void vm_start_paused(struct vm *vm);
 /* Parks every vCPU outside KVM_RUN (blocking until they are); idempotent. */
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);

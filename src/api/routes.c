@@ -17,6 +17,7 @@
 #include <kite/migrate.h>
 #include <kite/state.h>
 #include <kite/util.h>
+#include <kite/virtio_net.h>
 #include <kite/vm.h>
 
 struct api_route {
@@ -289,6 +290,59 @@ out:
 	return r;
 }
 
+/*
+ * {"snapshot_path": S, "mem_backend": {"backend_type": "File", "backend_path": M},
+ * "resume_vm": bool} as in Firecracker (or its older "mem_file_path": M);
+ * without a memory file, S is a kite snapshot directory.
+ */
+static int api_decode_snapshot_load(const struct http_request *req, struct api_call *call,
+				    struct api_response *resp)
+{
+	static const char *const fields[] = { "snapshot_path", "mem_backend", "mem_file_path", "resume_vm",
+					      "enable_diff_snapshots", "track_dirty_pages", NULL };
+	json_t *j = api_body_object(req, fields, resp), *mb, *t;
+	const char *p, *m = NULL;
+	bool diff = false;
+	int r = -1;
+
+	if (!j)
+		return -1;
+	p = api_path_field(j, "snapshot_path", resp);
+	if (!p)
+		goto out;
+	mb = json_object_get(j, "mem_backend");
+	if (mb && json_object_get(j, "mem_file_path")) {
+		api_fault(resp, 400, "give mem_backend or mem_file_path, not both");
+		goto out;
+	}
+	if (mb) {
+		t = json_is_object(mb) ? json_object_get(mb, "backend_type") : NULL;
+		if (!t || !json_is_string(t) || strcmp(json_string_value(t), "File")) {
+			api_fault(resp, 400, "mem_backend: kite maps a file ({\"backend_type\": \"File\", "
+					     "\"backend_path\": ...}); Uffd is not supported");
+			goto out;
+		}
+		if (!(m = api_path_field(mb, "backend_path", resp)))
+			goto out;
+	} else if (json_object_get(j, "mem_file_path") && !(m = api_path_field(j, "mem_file_path", resp))) {
+		goto out;
+	}
+	if (api_bool_field(j, "resume_vm", &call->snap.resume, resp) ||
+	    api_bool_field(j, "enable_diff_snapshots", &diff, resp) ||
+	    api_bool_field(j, "track_dirty_pages", &diff, resp))
+		goto out;
+	if (diff) {
+		api_fault(resp, 400, "kite makes full snapshots only (no dirty page tracking for diff snapshots)");
+		goto out;
+	}
+	snprintf(call->snap.path, sizeof(call->snap.path), "%s", p);
+	snprintf(call->snap.mem_path, sizeof(call->snap.mem_path), "%s", m ? m : "");
+	r = 0;
+out:
+	json_decref(j);
+	return r;
+}
+
 /* An optional integer field within [min, max]; -1 after a 400. */
 static int api_uint_field(json_t *j, const char *name, unsigned min, unsigned max, unsigned *out,
 			  struct api_response *resp)
@@ -354,6 +408,8 @@ int api_decode(const struct http_request *req, struct api_call *call, struct api
 		return api_decode_console(req, resp);
 	case API_PUT_SNAPSHOT_CREATE:
 		return api_decode_snapshot_create(req, call, resp);
+	case API_PUT_SNAPSHOT_LOAD:
+		return api_decode_snapshot_load(req, call, resp);
 	case API_PUT_MIGRATE:
 		return api_decode_migrate(req, call, resp);
 	default:
@@ -439,6 +495,28 @@ static json_t *api_bus_devices(struct bus *b, json_t *arr)
 	return arr;
 }
 
+/* The NICs as Firecracker names them (iface_id, host_dev_name, guest_mac), with the link state. */
+static json_t *api_nets(struct vm *vm)
+{
+	struct vm_device_refs d;
+	json_t *arr = json_array();
+
+	vm_devices_refs(vm, &d);
+	for (unsigned i = 0; i < KITE_MAX_NETS; i++) {
+		uint8_t m[6];
+		char mac[18];
+
+		if (!d.net[i])
+			continue;
+		virtio_net_mac(d.net[i], m);
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:b}", "iface_id", virtio_net_dev(d.net[i])->name,
+						     "host_dev_name", virtio_net_tap_name(d.net[i]), "guest_mac", mac,
+						     "link_up", virtio_net_link_up(d.net[i])));
+	}
+	return arr;
+}
+
 static void api_get_kite_vm(struct api_context *ctx, struct api_response *resp)
 {
 	struct vm *vm = ctx->vm;
@@ -447,12 +525,12 @@ static void api_get_kite_vm(struct api_context *ctx, struct api_response *resp)
 	api_bus_devices(&vm->pio, devs);
 	api_bus_devices(&vm->mmio, devs);
 	api_json(resp, 200,
-		 json_pack("{s:s, s:i, s:s, s:i, s:I, s:I, s:f, s:s, s:s?, s:s?, s:s?, s:o}", "name", vm->cfg.name,
+		 json_pack("{s:s, s:i, s:s, s:i, s:I, s:I, s:f, s:s, s:s?, s:s?, s:s?, s:o, s:o}", "name", vm->cfg.name,
 			   "pid", (int)getpid(), "state", api_vm_state(vm), "vcpus", (int)vm->ncpus,
 			   "memory_mib", (json_int_t)(vm->cfg.mem_size >> 20), "memory_bytes",
 			   (json_int_t)vm->cfg.mem_size, "uptime_seconds", api_uptime(vm), "version", KITE_VERSION,
 			   "api_socket", ctx->socket_path, "kernel", vm->cfg.kernel, "cmdline", vm->cfg.cmdline,
-			   "devices", devs));
+			   "devices", devs, "network_interfaces", api_nets(vm)));
 }
 
 static uint64_t vcpu_exit_count(const struct vcpu *v, unsigned i)
@@ -688,8 +766,40 @@ static void api_put_migrate_cancel(struct api_context *ctx, struct api_response 
 		api_no_content(resp);
 }
 
+/* No VM yet (kite run --api PATH alone): a load makes one; GET / answers; the rest waits for it. */
+static void api_execute_no_vm(struct api_context *ctx, const struct api_call *call, struct api_response *resp)
+{
+	char why[512] = "";
+	int r;
+
+	switch (call->op) {
+	case API_GET_INFO:
+		api_json(resp, 200,
+			 json_pack("{s:s, s:s, s:s, s:s}", "id", ctx->id ? ctx->id : "", "state", "Not started",
+				   "vmm_version", KITE_VERSION, "app_name", "kite"));
+		return;
+	case API_PUT_SNAPSHOT_LOAD:
+		if (!ctx->load) {
+			api_fault(resp, 400, "this kite cannot load a snapshot");
+			return;
+		}
+		r = ctx->load(ctx->load_opaque, &call->snap, why, sizeof(why));
+		if (r)
+			api_fault(resp, r == -ENOMEM || r == -EIO ? 500 : 400, "snapshot load failed: %s",
+				  why[0] ? why : strerror(-r));
+		else
+			api_no_content(resp);
+		return;
+	default:
+		api_fault(resp, 400, "there is no VM yet: load one with PUT /snapshot/load");
+		return;
+	}
+}
+
 void api_execute(struct api_context *ctx, const struct api_call *call, struct api_response *resp)
 {
+	if (!ctx->vm)
+		return api_execute_no_vm(ctx, call, resp);
 	switch (call->op) {
 	case API_GET_INFO:
 		return api_get_info(ctx, resp);
@@ -716,7 +826,8 @@ void api_execute(struct api_context *ctx, const struct api_call *call, struct ap
 	case API_PUT_MIGRATE_CANCEL:
 		return api_put_migrate_cancel(ctx, resp);
 	case API_PUT_SNAPSHOT_LOAD:
-		api_fault(resp, 400, "this kite already runs a VM: restore with kite restore DIR (or kite run --restore DIR)");
+		api_fault(resp, 400, "this kite already runs a VM: load snapshots into a kite started with only --api "
+				     "PATH, or use kite restore DIR");
 		return;
 	case API_GET_CONSOLE:
 		if (ctx->vm->cfg.serial.kind != SERIAL_SOCKET) {

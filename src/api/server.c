@@ -6,6 +6,12 @@
  * past that it stops reading until the client drains its responses, so a
  * client can slow only itself.  Connections idle for API_IDLE_NS are closed,
  * so a client that sends half a request cannot pin a slot forever.
+ *
+ * Before a VM exists (kite run --api PATH alone, Firecracker's model) the
+ * server runs on a loop of the caller's and answers what needs no VM; the
+ * one thing that makes a VM is PUT /snapshot/load, through the caller's
+ * loader.  Attaching the VM then moves the socket and the open connections
+ * to the VM's loop.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -53,6 +59,7 @@ struct api_server {
 	dev_t dev;
 	ino_t ino;
 	struct vm *vm;
+	struct event_loop *loop; /* the VM's, or the caller's while it waits for a load; NULL: not serving */
 	struct event_timer *sweep;
 	struct api_conn *conns;
 	unsigned nconns;
@@ -71,7 +78,7 @@ static void api_conn_forget(struct api_conn *c)
 			break;
 		}
 	s->nconns--;
-	event_loop_del(s->vm->loop, c->fd);
+	event_loop_del(s->loop, c->fd);
 	free(c->in);
 	free(c->out);
 	free(c);
@@ -90,7 +97,7 @@ static void api_console_end(void *opaque)
 {
 	struct api_server *s = opaque;
 
-	if (s->console_fd < 0)
+	if (s->console_fd < 0 || !s->vm)
 		return;
 	vm_serial_attach(s->vm, -1, NULL, NULL);
 	close(s->console_fd);
@@ -154,7 +161,7 @@ static void api_conn_update_events(struct api_conn *c)
 		return;
 	c->want_out = want_out;
 	c->reading = reading;
-	event_loop_mod(c->s->vm->loop, c->fd, (reading ? EPOLLIN | EPOLLRDHUP : 0) | (want_out ? EPOLLOUT : 0));
+	event_loop_mod(c->s->loop, c->fd, (reading ? EPOLLIN | EPOLLRDHUP : 0) | (want_out ? EPOLLOUT : 0));
 }
 
 /* Writes what it can; returns false when the connection was closed. */
@@ -375,7 +382,7 @@ static void api_accept(void *opaque, uint32_t events)
 			continue;
 		}
 		c = calloc(1, sizeof(*c));
-		if (!c || event_loop_add(s->vm->loop, fd, EPOLLIN | EPOLLRDHUP, api_conn_event, c) < 0) {
+		if (!c || event_loop_add(s->loop, fd, EPOLLIN | EPOLLRDHUP, api_conn_event, c) < 0) {
 			free(c);
 			close(fd);
 			continue;
@@ -509,34 +516,83 @@ int api_server_open(struct api_server **out, const char *path)
 	return 0;
 }
 
-int api_server_attach(struct api_server *s, struct vm *vm)
+/* Moves the open connections from the loop they are on to s->loop (same events). */
+static int api_conns_move(struct api_server *s, struct event_loop *from)
 {
+	struct api_conn *c, *next;
+
+	for (c = s->conns; c; c = next) {
+		uint32_t ev = (c->reading ? EPOLLIN | EPOLLRDHUP : 0) | (c->want_out ? EPOLLOUT : 0);
+
+		next = c->next;
+		event_loop_del(from, c->fd);
+		if (event_loop_add(s->loop, c->fd, ev, api_conn_event, c) < 0) {
+			int fd = c->fd;
+
+			/* Not on any loop now: api_conn_close's event_loop_del fails harmlessly. */
+			api_conn_close(c);
+			pr_debug("api: a connection was lost moving to the VM's loop (fd %d)", fd);
+		}
+	}
+	return 0;
+}
+
+/* Serves on `loop` (for vm, or for none yet); moves everything there from a previous loop. */
+static int api_server_serve(struct api_server *s, struct event_loop *loop, struct vm *vm)
+{
+	struct event_loop *from = s->loop;
 	int r;
 
-	s->vm = vm;
-	s->ctx.vm = vm;
-	r = event_loop_add(vm->loop, s->fd, EPOLLIN, api_accept, s);
+	if (from) {
+		event_timer_free(s->sweep);
+		s->sweep = NULL;
+		event_loop_del(from, s->fd);
+	}
+	s->loop = loop;
+	r = event_loop_add(loop, s->fd, EPOLLIN, api_accept, s);
 	if (r) {
 		pr_err("API socket %s: cannot watch it: %s", s->path, strerror(-r));
-		s->vm = NULL;
+		s->loop = from;
+		while (s->conns)
+			api_conn_close(s->conns);
+		s->loop = NULL;
 		return r;
 	}
-	s->sweep = event_timer_new(vm->loop, API_SWEEP_NS, API_SWEEP_NS, api_sweep, s);
+	if (from)
+		api_conns_move(s, from);
+	s->vm = vm;
+	s->ctx.vm = vm;
+	s->sweep = event_timer_new(loop, API_SWEEP_NS, API_SWEEP_NS, api_sweep, s);
 	return 0;
+}
+
+int api_server_wait(struct api_server *s, struct event_loop *loop, const char *id, api_load_fn load, void *opaque)
+{
+	s->ctx.id = id;
+	s->ctx.load = load;
+	s->ctx.load_opaque = opaque;
+	return api_server_serve(s, loop, NULL);
+}
+
+int api_server_attach(struct api_server *s, struct vm *vm)
+{
+	return api_server_serve(s, vm->loop, vm);
 }
 
 void api_server_detach(struct api_server *s)
 {
-	if (!s->vm)
+	if (!s->loop)
 		return;
 	/* A migration reads the VM until it ends: stop and join it before the VM goes. */
-	migrate_cleanup(s->vm);
+	if (s->vm)
+		migrate_cleanup(s->vm);
 	api_console_end(s);
 	while (s->conns)
 		api_conn_close(s->conns);
 	event_timer_free(s->sweep);
 	s->sweep = NULL;
-	event_loop_del(s->vm->loop, s->fd);
+	event_loop_del(s->loop, s->fd);
+	s->loop = NULL;
 	s->vm = NULL;
 	s->ctx.vm = NULL;
 }

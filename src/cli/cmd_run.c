@@ -17,6 +17,7 @@
 #include <kite/event.h>
 #include <kite/log.h>
 #include <kite/migrate.h>
+#include <kite/state.h>
 #include <kite/util.h>
 #include <kite/virtio_net.h>
 #include <kite/vm.h>
@@ -262,6 +263,12 @@ static int run_parse_one(int opt, const char *arg, struct vm_config *cfg)
 	return cli_usage_error("run", "unknown option");
 }
 
+static bool run_waits_for_load(const struct vm_config *cfg)
+{
+	return !cfg->kernel && !cfg->incoming_addr && !cfg->dump_acpi_dir && cfg->api_path &&
+	       strcmp(cfg->api_path, "none");
+}
+
 static int run_check_file(const char *opt, const char *path)
 {
 	if (access(path, R_OK) < 0)
@@ -300,8 +307,13 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg)
 	}
 	if (optind < argc)
 		return cli_usage_error("run", "unexpected argument '%s'", argv[optind]);
-	if (!cfg->kernel && !cfg->dump_acpi_dir && !cfg->incoming_addr)
-		return cli_usage_error("run", "--kernel PATH is required");
+	/* --api PATH alone: wait for PUT /snapshot/load (Firecracker's model). */
+	if (!cfg->kernel && !cfg->dump_acpi_dir && !cfg->incoming_addr && !run_waits_for_load(cfg))
+		return cli_usage_error("run", "--kernel PATH is required (or --api PATH alone, to wait for "
+				       "PUT /snapshot/load)");
+	if (run_waits_for_load(cfg) && (cfg->ndisks || cfg->initrd || cfg->rng || cfg->console.kind != CONSOLE_NONE))
+		return cli_usage_error("run", "without --kernel the VM comes from a snapshot (PUT /snapshot/load): "
+				       "its disks and devices are the snapshot's (--net replaces its NICs' TAPs)");
 	if (cfg->incoming_addr && (cfg->kernel || cfg->dump_acpi_dir))
 		return cli_usage_error("run", "--incoming: the source sends the VM; no --kernel or --dump-acpi");
 	if (cfg->incoming_addr && migrate_parse_addr(cfg->incoming_addr))
@@ -383,6 +395,134 @@ static int run_once(const struct vm_config *cfg, sigset_t *sigs, struct api_serv
 }
 
 /*
+ * kite run --api PATH alone: the control socket serves on a loop of its own
+ * until PUT /snapshot/load restores a VM in this process (or a signal ends
+ * the wait).  The saved name and MACs are kept unless --name is given; --net
+ * replaces the snapshot's TAPs in order.
+ */
+struct run_waiter {
+	const struct vm_config *cfg;
+	bool name_given;
+	struct event_loop *loop;
+	int sigfd;
+	struct restore_image img;
+	struct vm vm;
+	bool loaded, resume;
+};
+
+static void run_wait_on_signal(void *opaque, uint32_t events)
+{
+	struct run_waiter *w = opaque;
+	struct signalfd_siginfo si;
+
+	if (read(w->sigfd, &si, sizeof(si)) == sizeof(si))
+		pr_info("stopped by %s while waiting for a snapshot", strsignal(si.ssi_signo));
+	event_loop_stop(w->loop);
+}
+
+/* api_load_fn: on the waiting loop; success stops it so that cmd_run runs the VM. */
+static int run_load(void *opaque, const struct api_snapshot *sn, char *why, size_t len)
+{
+	struct run_waiter *w = opaque;
+	struct vm_config *c = &w->img.info.cfg;
+	struct stat st;
+	bool dir = !sn->mem_path[0] && stat(sn->path, &st) == 0 && S_ISDIR(st.st_mode);
+	int r;
+
+	if (w->loaded) {
+		snprintf(why, len, "a snapshot is loaded already");
+		return -EBUSY;
+	}
+	r = restore_open(&w->img, dir ? sn->path : NULL, dir ? NULL : sn->path, sn->mem_path[0] ? sn->mem_path : NULL);
+	if (r) {
+		snprintf(why, len, "%s: %s", sn->path,
+			 r == -EINVAL || r == -EPROTO || r == -ENODATA
+				 ? "refused (corrupt, truncated, or another format version or architecture; see kite's log)"
+				 : strerror(-r));
+		return r == -ENOMEM ? r : -EINVAL;
+	}
+	if (restore_configure(&w->img, w->name_given ? w->cfg->name : NULL, w->cfg->nets, w->cfg->nnets)) {
+		snprintf(why, len, "the snapshot has %u network interfaces, kite run was given %u --net", c->nnets,
+			 w->cfg->nnets);
+		restore_close(&w->img);
+		return -EINVAL;
+	}
+	c->serial = w->cfg->serial;
+	c->api_path = w->cfg->api_path;
+	r = restore_vm(&w->vm, &w->img, false);
+	if (r) {
+		snprintf(why, len, "cannot restore the VM: %s (kite's log says more)", strerror(-r));
+		restore_close(&w->img);
+		return r == -ENOMEM ? r : -EINVAL;
+	}
+	pr_info("restored %s from %s", c->name, sn->path);
+	w->loaded = true;
+	w->resume = sn->resume;
+	event_loop_stop(w->loop);
+	return 0;
+}
+
+/* The loaded VM: served on its own loop (the socket and its connections move there), Paused unless resume_vm. */
+static int run_loaded(struct run_waiter *w, sigset_t *sigs, struct api_server *api)
+{
+	struct vm *vm = &w->vm;
+	struct run_signals rs = { .vm = vm };
+	int status;
+
+	rs.fd = signalfd(-1, sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (rs.fd < 0 || event_loop_add(vm->loop, rs.fd, EPOLLIN, run_on_signal, &rs) < 0)
+		pr_warn("signals will not stop the VM cleanly: %s", strerror(errno));
+	if (!w->resume)
+		vm_start_paused(vm);
+	if (api_server_attach(api, vm))
+		vm_request_stop(vm, STOP_FAILURE, 0, "the control socket cannot be served");
+	vm_run(vm);
+	api_server_detach(api);
+	status = vm_exit_status(vm);
+	run_report(vm);
+	vm_detach_teardown(vm);
+	vm_destroy(vm);
+	if (rs.fd >= 0)
+		close(rs.fd);
+	return status;
+}
+
+static int run_wait_for_load(const struct vm_config *cfg, bool name_given, sigset_t *sigs, struct api_server *api)
+{
+	struct run_waiter *w = calloc(1, sizeof(*w));
+	int status = EXIT_FAILURE_VM;
+
+	if (!w)
+		return EXIT_FAILURE_VM;
+	*w = (struct run_waiter){ .cfg = cfg, .name_given = name_given, .sigfd = -1 };
+	w->loop = event_loop_new();
+	if (!w->loop)
+		goto out;
+	w->sigfd = signalfd(-1, sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (w->sigfd < 0 || event_loop_add(w->loop, w->sigfd, EPOLLIN, run_wait_on_signal, w) < 0)
+		pr_warn("signals will not stop kite cleanly: %s", strerror(errno));
+	if (api_server_wait(api, w->loop, cfg->name, run_load, w))
+		goto out;
+	pr_info("%s: no VM yet; waiting for PUT /snapshot/load on %s", cfg->name, api_server_path(api));
+	if (event_loop_run(w->loop) < 0)
+		pr_err("the control socket's event loop failed");
+	if (w->loaded) {
+		status = run_loaded(w, sigs, api);
+		restore_close(&w->img);
+	} else {
+		api_server_detach(api);
+		status = EXIT_OK;
+	}
+out:
+	if (w->sigfd >= 0)
+		close(w->sigfd);
+	if (w->loop)
+		event_loop_free(w->loop);
+	free(w);
+	return status;
+}
+
+/*
  * -d: forks; returns the parent's exit status (>= 0), or -1 in the child,
  * which goes on with its output in RUNTIME_DIR/NAME.log.
  */
@@ -417,7 +557,7 @@ int cmd_run(int argc, char **argv)
 	struct vm_config cfg;
 	struct api_server *api = NULL;
 	struct cli_detach detach = { .ready_fd = -1 };
-	bool detached = false;
+	bool detached = false, name_given = false;
 	sigset_t sigs;
 	int r;
 
@@ -425,6 +565,9 @@ int cmd_run(int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (!strcmp(argv[i], "--restore") || !strncmp(argv[i], "--restore=", 10))
 			return cmd_restore(argc, argv);
+	for (int i = 1; i < argc; i++)
+		if (!strcmp(argv[i], "--name") || !strncmp(argv[i], "--name=", 7))
+			name_given = true;
 	/* -d/--detach (src/cli/detach.c): taken out before the option parser sees it. */
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-d") && strcmp(argv[i], "--detach"))
@@ -458,6 +601,11 @@ int cmd_run(int argc, char **argv)
 			return r == -EADDRINUSE ? EXIT_USAGE : EXIT_FAILURE_VM;
 	}
 	cli_detach_ready(&detach); /* the socket answers: a detaching parent may go */
+	if (run_waits_for_load(&cfg)) {
+		r = run_wait_for_load(&cfg, name_given, &sigs, api);
+		api_server_close(api);
+		return r;
+	}
 	do {
 		r = run_once(&cfg, &sigs, api);
 		if (r < 0)

@@ -338,6 +338,13 @@ void vm_request_stop(struct vm *vm, enum stop_reason why, int status, const char
 	event_loop_stop(vm->loop);
 }
 
+void vm_start_paused(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->lock);
+	vm->pause_requested = true;
+	pthread_mutex_unlock(&vm->lock);
+}
+
 int vm_pause(struct vm *vm)
 {
 	int r;
@@ -410,11 +417,13 @@ const char *vm_state_name(enum vm_state s)
 
 int vm_run(struct vm *vm)
 {
+	bool paused;
 	int r = 0;
 
 	vm->start_ns = now_ns();
 	pthread_mutex_lock(&vm->lock);
 	vm->state = VM_RUNNING;
+	paused = vm->pause_requested; /* vm_start_paused */
 	pthread_mutex_unlock(&vm->lock);
 	for (unsigned i = 0; i < vm->ncpus; i++) {
 		r = vcpu_start(&vm->vcpus[i]);
@@ -423,6 +432,9 @@ int vm_run(struct vm *vm)
 			break;
 		}
 	}
+	/* The vCPUs park before their first instruction; the loop (and the API) starts with the VM Paused. */
+	if (!r && paused)
+		vm_pause(vm);
 	if (!r && event_loop_run(vm->loop) < 0)
 		vm_request_stop(vm, STOP_FAILURE, 0, "event loop failed");
 	/* A stop request ends the loop; make sure every vCPU has seen it. */

@@ -337,3 +337,57 @@ test_snapshot_mem_shared() {
 	expect_status 1 "$KITE" restore "$TMP/m" --serial "file:$TMP/m.out" --api none || return
 	no_mismatch "$TMP/m.out" && expect_in "$TMP/m.out" "dirty: done after 2000 rounds"
 }
+
+# api METHOD PATH [JSON]: one request on $SOCK; the status code on stdout, the body in $TMP/body.
+api() {
+	curl -s --max-time 30 --unix-socket "$SOCK" -o "$TMP/body" -w '%{http_code}' -X "$1" "http://localhost$2" \
+		${3:+-H 'Content-Type: application/json' -d "$3"}
+}
+
+# Firecracker's model: kite run --api PATH alone waits ("Not started"), refuses what needs a VM,
+# then PUT /snapshot/load restores one in that process: Paused (resume_vm false) until PATCH /vm.
+test_snapshot_api_load() {
+	snap_setup || return
+	command -v curl >/dev/null || { skip "curl not installed"; return; }
+	snap_start d "mem_mb=4 print_ms=50 rounds=3000" || return
+	"$KITE" snapshot d "$TMP/s" --stop || return
+	wait "$PID_d"
+	saved=$(last_round "$TMP/d.out")
+	SOCK=$TMP/w.sock
+	"$KITE" run --api "$SOCK" --serial "file:$TMP/w.out" >"$TMP/w.log" 2>&1 &
+	PIDS="$PIDS $!"
+	pid=$!
+	for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
+	[ "$(api GET /)" = 200 ] && expect_in "$TMP/body" '"Not started"' || { cat "$TMP/w.log"; fail "GET / before a load"; return 1; }
+	[ "$(api PATCH /vm '{"state": "Paused"}')" = 400 ] && expect_in "$TMP/body" "PUT /snapshot/load" ||
+		{ fail "PATCH /vm without a VM was not refused clearly"; return 1; }
+	[ "$(api GET /kite/vm)" = 400 ] || { fail "GET /kite/vm without a VM"; return 1; }
+	[ "$(api PUT /snapshot/load '{"snapshot_path": "/nonexistent/state"}')" = 400 ] &&
+		expect_in "$TMP/body" "No such file" || { cat "$TMP/body"; fail "a missing snapshot"; return 1; }
+	[ "$(api PUT /snapshot/load "{\"snapshot_path\": \"$TMP/s/state\", \"mem_backend\": {\"backend_type\": \"Uffd\", \"backend_path\": \"/x\"}}")" = 400 ] ||
+		{ fail "a Uffd backend was not refused"; return 1; }
+	code=$(api PUT /snapshot/load "{\"snapshot_path\": \"$TMP/s/state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$TMP/s/memory\"}, \"resume_vm\": false}")
+	[ "$code" = 204 ] || { cat "$TMP/body" "$TMP/w.log"; fail "PUT /snapshot/load: HTTP $code"; return 1; }
+	[ "$(api GET /)" = 200 ] && expect_in "$TMP/body" '"Paused"' || { cat "$TMP/body"; fail "not Paused after the load"; return 1; }
+	[ "$(api PUT /snapshot/load "{\"snapshot_path\": \"$TMP/s\"}")" = 400 ] || { fail "a second load"; return 1; }
+	sleep 0.3
+	! grep -q "dirty: round" "$TMP/w.out" 2>/dev/null || { fail "the guest ran while Paused"; return 1; }
+	[ "$(api PATCH /vm '{"state": "Resumed"}')" = 204 ] || { cat "$TMP/body"; fail "PATCH /vm Resumed"; return 1; }
+	wait_round "$TMP/w.out" $((saved + 5)) || { fail "the loaded guest does not run"; return 1; }
+	[ "$(first_round "$TMP/w.out")" -gt 1 ] || { fail "the guest started over"; return 1; }
+	no_mismatch "$TMP/w.out" || return
+	# The older form (mem_file_path) and resume_vm true, on a kite directory's files.
+	api PUT /kite/stop >/dev/null
+	wait "$pid"
+	SOCK=$TMP/w2.sock
+	"$KITE" run --api "$SOCK" --name w2 --serial "file:$TMP/w2.out" >"$TMP/w2.log" 2>&1 &
+	PIDS="$PIDS $!"
+	for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
+	code=$(api PUT /snapshot/load "{\"snapshot_path\": \"$TMP/s/state\", \"mem_file_path\": \"$TMP/s/memory\", \"resume_vm\": true}")
+	[ "$code" = 204 ] || { cat "$TMP/body" "$TMP/w2.log"; fail "PUT /snapshot/load (mem_file_path): HTTP $code"; return 1; }
+	wait_round "$TMP/w2.out" $((saved + 5)) || { fail "resume_vm true: the guest does not run"; return 1; }
+	[ "$(api GET /kite/vm)" = 200 ] && expect_in "$TMP/body" '"name": "w2"' || { cat "$TMP/body"; return 1; }
+	# Without --api, a kernel is still required.
+	expect_status 2 "$KITE" run --serial none || return
+	expect_in "$TMP/err" "--kernel"
+}
