@@ -6,6 +6,12 @@
  *            prints the checksum of sectors 8-15 and the serial (GET_ID)
  *   rng      reads 64 random bytes
  *   console  writes a line to hvc0 (virtio-console port 0)
+ *   blkloop  keeps `slots` requests in flight (default 8) over `blocks` 4 KiB
+ *            blocks (default 256): each slot writes its next block with a new
+ *            generation, reads it back and checks it, `reqs` requests in all
+ *            (default 20000), printing "blkloop: N requests" every 1000; then
+ *            flushes, reads every block back, checks it and prints the
+ *            checksum of the region.  For snapshots taken mid-flight.
  *   evil     submits broken chains to virtio-blk (a loop, a buffer outside
  *            RAM, indirect inside indirect, a zero-length buffer, an avail
  *            index jump); each must put the device in NEEDS_RESET, and after
@@ -107,6 +113,150 @@ static int test_blk(void)
 	if (blk_req(&q, BLK_T_IN, cap, data, 512, true) != 1)
 		return KIT_EXIT_FAIL;
 	kit_printf("virtio-blk: ok\n");
+	return KIT_EXIT_PASS;
+}
+
+/* ---- blkloop ---- */
+
+#define LOOP_SLOTS_MAX  16
+#define LOOP_BLOCKS_MAX 1024
+
+struct loop_slot {
+	struct blk_hdr hdr;
+	volatile uint8_t status;
+	bool writing;     /* the request in flight is the write (else the read back) */
+	uint32_t block;
+};
+
+static struct loop_slot slot[LOOP_SLOTS_MAX];
+static uint8_t slot_data[LOOP_SLOTS_MAX][4096] __attribute__((aligned(4096)));
+static uint32_t gen[LOOP_BLOCKS_MAX]; /* the generation each block holds on the disk */
+
+/* Word i of block b at generation g: the host recomputes it (tests/integration/snapshot.sh). */
+static uint64_t pattern(uint32_t b, uint32_t g, unsigned i)
+{
+	return (uint64_t)b << 40 | (uint64_t)g << 12 | i;
+}
+
+static void loop_submit(struct vq *q, unsigned s)
+{
+	struct loop_slot *l = &slot[s];
+	uint64_t *w = (uint64_t *)slot_data[s];
+	unsigned d = 3 * s;
+
+	l->hdr = (struct blk_hdr){ l->writing ? BLK_T_OUT : BLK_T_IN, 0, (uint64_t)l->block * 8 };
+	l->status = 0xee;
+	for (unsigned i = 0; i < 512; i++)
+		w[i] = l->writing ? pattern(l->block, gen[l->block] + 1, i) : 0xaaaaaaaaaaaaaaaaull;
+	vq_set_desc(q, d, &l->hdr, sizeof(l->hdr), VQ_DESC_F_NEXT, d + 1);
+	vq_set_desc(q, d + 1, slot_data[s], 4096, VQ_DESC_F_NEXT | (l->writing ? 0 : VQ_DESC_F_WRITE), d + 2);
+	vq_set_desc(q, d + 2, (const void *)&l->status, 1, VQ_DESC_F_WRITE, 0);
+	vq_submit(q, (uint16_t)d);
+}
+
+static bool block_ok(uint32_t b, const uint8_t *data)
+{
+	const uint64_t *w = (const uint64_t *)data;
+
+	for (unsigned i = 0; i < 512; i++)
+		if (w[i] != pattern(b, gen[b], i)) {
+			kit_printf("blkloop: bad block %u word %u: 0x%lx, expected generation %u\n", b, i, w[i], gen[b]);
+			return false;
+		}
+	return true;
+}
+
+/* A completion of slot s: a write moves the block's generation on; a read is checked, then the next block. */
+static int loop_complete(struct vq *q, unsigned s, unsigned slots, unsigned blocks)
+{
+	struct loop_slot *l = &slot[s];
+
+	if (l->status) {
+		kit_printf("blkloop: slot %u block %u: status %u\n", s, l->block, l->status);
+		return -1;
+	}
+	if (l->writing) {
+		gen[l->block]++;
+	} else {
+		if (!block_ok(l->block, slot_data[s]))
+			return -1;
+		l->block += slots;
+		if (l->block >= blocks)
+			l->block = s;
+	}
+	l->writing = !l->writing;
+	loop_submit(q, s);
+	return 0;
+}
+
+/* Every block read back one at a time and checked; the checksum of the whole region. */
+static int loop_verify(struct vq *q, unsigned blocks)
+{
+	uint32_t sum = 0;
+
+	if (blk_req(q, BLK_T_FLUSH, 0, NULL, 0, false))
+		return -1;
+	for (uint32_t b = 0; b < blocks; b++) {
+		if (blk_req(q, BLK_T_IN, (uint64_t)b * 8, data, sizeof(data), true) || !block_ok(b, data))
+			return -1;
+		for (unsigned i = 0; i < sizeof(data); i++)
+			sum += (uint32_t)data[i] * (uint32_t)(b * 4096 + i + 1);
+	}
+	kit_printf("blkloop: verified %u blocks, image checksum 0x%x\n", blocks, sum);
+	return 0;
+}
+
+static int test_blkloop(void)
+{
+	unsigned slots = (unsigned)kit_arg_ulong("slots", 8), blocks = (unsigned)kit_arg_ulong("blocks", 256);
+	uint64_t reqs = kit_arg_ulong("reqs", 20000), done = 0;
+	struct vpci d;
+	struct vq q;
+
+	if (!slots || slots > LOOP_SLOTS_MAX || blocks < slots || blocks > LOOP_BLOCKS_MAX) {
+		kit_printf("blkloop: 1-%u slots, slots-%u blocks\n", LOOP_SLOTS_MAX, LOOP_BLOCKS_MAX);
+		return KIT_EXIT_FAIL;
+	}
+	if (blk_open(&d, &q, 0))
+		return KIT_EXIT_FAIL;
+	/* Generation 0 everywhere first, one request at a time. */
+	for (uint32_t b = 0; b < blocks; b++) {
+		uint64_t *w = (uint64_t *)data;
+
+		for (unsigned i = 0; i < 512; i++)
+			w[i] = pattern(b, 0, i);
+		if (blk_req(&q, BLK_T_OUT, (uint64_t)b * 8, data, sizeof(data), false))
+			return KIT_EXIT_FAIL;
+	}
+	kit_printf("blkloop: %u slots over %u blocks, %lu requests\n", slots, blocks, reqs);
+	for (unsigned s = 0; s < slots; s++) {
+		slot[s] = (struct loop_slot){ .writing = true, .block = s };
+		loop_submit(&q, s);
+	}
+	while (done < reqs) {
+		uint32_t id;
+
+		if (vq_wait(&q, &id, NULL, 5000)) {
+			kit_printf("blkloop: no completion for 5 s after %lu requests\n", done);
+			return KIT_EXIT_TIMEOUT;
+		}
+		if (id % 3 || id / 3 >= slots || loop_complete(&q, id / 3, slots, blocks))
+			return KIT_EXIT_FAIL;
+		if (++done % 1000 == 0)
+			kit_printf("blkloop: %lu requests\n", done);
+	}
+	/* Let the last requests finish before reading on one slot. */
+	for (unsigned s = 0; s < slots; s++) {
+		uint32_t id;
+
+		if (vq_wait(&q, &id, NULL, 5000))
+			return KIT_EXIT_TIMEOUT;
+		if (slot[id / 3].writing)
+			gen[slot[id / 3].block]++;
+	}
+	if (loop_verify(&q, blocks))
+		return KIT_EXIT_FAIL;
+	kit_printf("blkloop: ok\n");
 	return KIT_EXIT_PASS;
 }
 
@@ -249,6 +399,8 @@ int main(void)
 		return test_console();
 	if (!strncmp(test, "evil", 5))
 		return test_evil();
+	if (!strncmp(test, "blkloop", 8))
+		return test_blkloop();
 	kit_printf("virtio_test: unknown test '%s'\n", test);
 	return KIT_EXIT_FAIL;
 }
