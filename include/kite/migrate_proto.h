@@ -100,8 +100,13 @@ void mig_batch_add(struct mig_batch *b, uint64_t index, const uint8_t *page);
 /* Sends the batch if it holds anything. */
 int mig_batch_flush(struct mig_batch *b, struct mig_conn *c);
 bool mig_page_is_zero(const uint8_t *p);
-/* Applies a MIG_PAGES payload to `ram` of `npages` pages; -EINVAL for anything out of bounds. */
-int mig_pages_apply(struct sbuf *in, uint8_t *ram, uint64_t npages, uint64_t *pages);
+/*
+ * Applies a MIG_PAGES payload to `ram` of `npages` pages; -EINVAL for
+ * anything out of bounds.  `written` (a bit per page, or NULL) remembers
+ * which pages hold data, so a zero marker for a page never written costs
+ * nothing.
+ */
+int mig_pages_apply(struct sbuf *in, uint8_t *ram, uint64_t npages, uint64_t *pages, unsigned long *written);
 
 /* dirty.c: which pages to send (again). */
 struct mig_dirty {

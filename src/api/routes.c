@@ -684,6 +684,11 @@ static void api_snapshot_create(struct api_context *ctx, const struct api_call *
 	struct snapshot_opts o = { .compress = sn->compress, .progress = true };
 	int r;
 
+	/* A snapshot pauses and resumes the VM: it would resume it under a migration's stop-and-copy. */
+	if (migrate_active(ctx->vm)) {
+		api_fault(resp, 409, "a migration is running");
+		return;
+	}
 	if (sn->mem_path[0]) {
 		o.state_path = sn->path;
 		o.mem_path = sn->mem_path;

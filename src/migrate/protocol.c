@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <nmmintrin.h>
 #include <zlib.h>
 
 #include <kite/log.h>
@@ -291,19 +292,45 @@ static uint32_t get32(const uint8_t *p)
 	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint32_t mig_crc(const uint8_t *hdr, const void *payload, size_t len)
+/*
+ * Frames carry CRC32C (Castagnoli): SSE4.2 computes it at several GB/s, a
+ * third of the cost of zlib's CRC32 on the page stream.
+ */
+__attribute__((target("sse4.2"))) static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p, size_t n)
 {
-	uint32_t crc = crc32(crc32(0, NULL, 0), hdr, 12);
-	const uint8_t *p = payload;
+	uint64_t c = crc;
 
-	while (len) {
-		uInt n = MIN(len, 1u << 30);
+	for (; n >= 8; p += 8, n -= 8) {
+		uint64_t w;
 
-		crc = crc32(crc, p, n);
-		p += n;
-		len -= n;
+		memcpy(&w, p, 8);
+		c = _mm_crc32_u64(c, w);
+	}
+	for (; n; p++, n--)
+		c = _mm_crc32_u8((uint32_t)c, *p);
+	return c;
+}
+
+static uint32_t crc32c_soft(uint32_t crc, const uint8_t *p, size_t n)
+{
+	for (; n; p++, n--) {
+		crc ^= *p;
+		for (int k = 0; k < 8; k++)
+			crc = (crc >> 1) ^ (0x82f63b78u & -(crc & 1));
 	}
 	return crc;
+}
+
+static uint32_t crc32c_update(uint32_t crc, const void *p, size_t n)
+{
+	return __builtin_cpu_supports("sse4.2") ? crc32c_sse42(crc, p, n) : crc32c_soft(crc, p, n);
+}
+
+static uint32_t mig_crc(const uint8_t *hdr, const void *payload, size_t len)
+{
+	uint32_t crc = crc32c_update(~0u, hdr, 12);
+
+	return ~crc32c_update(crc, payload, len);
 }
 
 /* sendmsg until everything is out; the fd goes with the first byte. */
@@ -472,13 +499,16 @@ int mig_recv(struct mig_conn *c, unsigned *type, struct sbuf *payload)
 	return 0;
 }
 
+/* Any alignment: a copy inside a batch sits 4 bytes off. */
 bool mig_page_is_zero(const uint8_t *p)
 {
-	const uint64_t *w = (const uint64_t *)p;
+	for (unsigned i = 0; i < MIG_PAGE; i += 64) {
+		uint64_t w[8];
 
-	for (unsigned i = 0; i < MIG_PAGE / 8; i += 8)
-		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
+		memcpy(w, p + i, sizeof(w));
+		if (w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7])
 			return false;
+	}
 	return true;
 }
 
@@ -500,27 +530,38 @@ void mig_batch_free(struct mig_batch *b)
 	b->zbuf = NULL;
 }
 
+/*
+ * The page is copied first and looked at in the copy: one pass over guest
+ * RAM, and what is checked (zero?) is what is sent even while the guest
+ * writes the page (a write after the copy shows in the dirty log).
+ */
 void mig_batch_add(struct mig_batch *b, uint64_t index, const uint8_t *page)
 {
+	size_t at = b->buf.len;
+	const uint8_t *copy;
 	uLongf zlen;
 
 	b->n++;
 	b->pages++;
-	if (mig_page_is_zero(page)) {
+	sbuf_put_u64(&b->buf, index);
+	sbuf_put(&b->buf, page, MIG_PAGE);
+	if (b->buf.err)
+		return;
+	copy = b->buf.data + at + 8;
+	if (mig_page_is_zero(copy)) {
 		b->zero_pages++;
+		b->buf.len = at;
 		sbuf_put_u64(&b->buf, index | (uint64_t)MIG_PAGE_ZERO << MIG_PAGE_KIND_SHIFT);
 		return;
 	}
 	zlen = compressBound(MIG_PAGE);
 	/* Compressed only when it saves at least a quarter: otherwise the receiver's time is wasted. */
-	if (b->zlib && compress2(b->zbuf, &zlen, page, MIG_PAGE, Z_BEST_SPEED) == Z_OK && zlen < MIG_PAGE * 3 / 4) {
+	if (b->zlib && compress2(b->zbuf, &zlen, copy, MIG_PAGE, Z_BEST_SPEED) == Z_OK && zlen < MIG_PAGE * 3 / 4) {
+		b->buf.len = at;
 		sbuf_put_u64(&b->buf, index | (uint64_t)MIG_PAGE_ZLIB << MIG_PAGE_KIND_SHIFT);
 		sbuf_put_u32(&b->buf, zlen);
 		sbuf_put(&b->buf, b->zbuf, zlen);
-		return;
 	}
-	sbuf_put_u64(&b->buf, index);
-	sbuf_put(&b->buf, page, MIG_PAGE);
 }
 
 int mig_batch_flush(struct mig_batch *b, struct mig_conn *c)
@@ -539,7 +580,17 @@ int mig_batch_flush(struct mig_batch *b, struct mig_conn *c)
 	return r;
 }
 
-int mig_pages_apply(struct sbuf *in, uint8_t *ram, uint64_t npages, uint64_t *pages)
+static bool bit_test_set(unsigned long *bits, uint64_t i, bool set)
+{
+	const unsigned w = 8 * sizeof(long);
+	bool was = bits[i / w] & (1ul << (i % w));
+
+	if (set)
+		bits[i / w] |= 1ul << (i % w);
+	return was;
+}
+
+int mig_pages_apply(struct sbuf *in, uint8_t *ram, uint64_t npages, uint64_t *pages, unsigned long *written)
 {
 	uint32_t n = sbuf_get_u32(in);
 
@@ -554,10 +605,15 @@ int mig_pages_apply(struct sbuf *in, uint8_t *ram, uint64_t npages, uint64_t *pa
 			return -EINVAL;
 		dst = ram + idx * MIG_PAGE;
 		if (kind == MIG_PAGE_ZERO) {
-			/* Fresh target RAM reads as zero: do not fault a page in just to clear it. */
-			if (!mig_page_is_zero(dst))
+			/* Fresh target RAM reads as zero: never fault a page in just to clear it (or to look). */
+			if (written ? bit_test_set(written, idx, false) : !mig_page_is_zero(dst))
 				memset(dst, 0, MIG_PAGE);
-		} else if (kind == MIG_PAGE_RAW) {
+			(*pages)++;
+			continue;
+		}
+		if (written)
+			bit_test_set(written, idx, true);
+		if (kind == MIG_PAGE_RAW) {
 			sbuf_get(in, dst, MIG_PAGE);
 		} else if (kind == MIG_PAGE_ZLIB) {
 			uint32_t zlen = sbuf_get_u32(in);

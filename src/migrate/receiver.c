@@ -29,6 +29,7 @@ struct migrate_target {
 	struct migrate_stats st;
 	uint64_t t_start, t_stopcopy;
 	char mem_path[32];         /* /proc/self/fd/N of a passed memfd */
+	unsigned long *written;    /* pages that hold data (mig_pages_apply) */
 	int memfd;
 };
 
@@ -243,6 +244,9 @@ static int mig_recv_stream(struct migrate_target *t, struct vm *vm)
 {
 	uint64_t npages = vm->mem.size / MIG_PAGE;
 
+	t->written = calloc(ALIGN_UP(npages, 64) / 8, 1);
+	if (!t->written)
+		return -ENOMEM;
 	for (;;) {
 		unsigned type;
 		struct sbuf b;
@@ -255,7 +259,7 @@ static int mig_recv_stream(struct migrate_target *t, struct vm *vm)
 		}
 		switch (type) {
 		case MIG_PAGES:
-			if (t->st.fd_passed || mig_pages_apply(&b, vm->mem.base, npages, &t->st.pages)) {
+			if (t->st.fd_passed || mig_pages_apply(&b, vm->mem.base, npages, &t->st.pages, t->written)) {
 				pr_err("migration: a malformed page batch");
 				mig_send_error(&t->conn, "malformed page batch");
 				return -EPROTO;
@@ -307,6 +311,7 @@ static void mig_target_free(struct migrate_target *t)
 	if (t->memfd >= 0)
 		close(t->memfd);
 	state_vm_info_free(&t->info);
+	free(t->written);
 	free(t);
 }
 

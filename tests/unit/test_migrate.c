@@ -214,14 +214,14 @@ static void test_batch_apply(void **state)
 		b[z].buf.data[0] = NPAGES;
 		sbuf_view(&in, b[z].buf.data, b[z].buf.len);
 		memset(dst, 0xee, NPAGES * MIG_PAGE);
-		assert_int_equal(mig_pages_apply(&in, dst, NPAGES, &pages), 0);
+		assert_int_equal(mig_pages_apply(&in, dst, NPAGES, &pages, NULL), 0);
 		assert_memory_equal(dst, src, NPAGES * MIG_PAGE);
 		/* Hostile: one page fewer of RAM than the batch addresses. */
 		sbuf_view(&in, b[z].buf.data, b[z].buf.len);
-		assert_int_equal(mig_pages_apply(&in, dst, NPAGES - 1, &pages), -EINVAL);
+		assert_int_equal(mig_pages_apply(&in, dst, NPAGES - 1, &pages, NULL), -EINVAL);
 		/* Truncated. */
 		sbuf_view(&in, b[z].buf.data, b[z].buf.len - 1);
-		assert_int_equal(mig_pages_apply(&in, dst, NPAGES, &pages), -EINVAL);
+		assert_int_equal(mig_pages_apply(&in, dst, NPAGES, &pages, NULL), -EINVAL);
 		mig_batch_free(&b[z]);
 	}
 	free(src);
@@ -239,7 +239,7 @@ static void test_batch_hostile(void **state)
 	sbuf_put_u32(&out, 1);
 	sbuf_put_u64(&out, 0 | 7ull << MIG_PAGE_KIND_SHIFT);
 	sbuf_view(&in, out.data, out.len);
-	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages), -EINVAL);
+	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages, NULL), -EINVAL);
 	sbuf_free(&out);
 	/* A zlib length beyond the frame. */
 	sbuf_init(&out);
@@ -248,7 +248,7 @@ static void test_batch_hostile(void **state)
 	sbuf_put_u32(&out, 1000000);
 	sbuf_put(&out, "xyz", 3);
 	sbuf_view(&in, out.data, out.len);
-	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages), -EINVAL);
+	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages, NULL), -EINVAL);
 	sbuf_free(&out);
 	/* Garbage that is not zlib. */
 	sbuf_init(&out);
@@ -257,13 +257,13 @@ static void test_batch_hostile(void **state)
 	sbuf_put_u32(&out, 3);
 	sbuf_put(&out, "xyz", 3);
 	sbuf_view(&in, out.data, out.len);
-	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages), -EINVAL);
+	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages, NULL), -EINVAL);
 	sbuf_free(&out);
 	/* A huge count. */
 	sbuf_init(&out);
 	sbuf_put_u32(&out, 0xffffffff);
 	sbuf_view(&in, out.data, out.len);
-	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages), -EINVAL);
+	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages, NULL), -EINVAL);
 	sbuf_free(&out);
 	/* Trailing bytes after the pages. */
 	sbuf_init(&out);
@@ -271,7 +271,7 @@ static void test_batch_hostile(void **state)
 	sbuf_put_u64(&out, 0 | (uint64_t)MIG_PAGE_ZERO << MIG_PAGE_KIND_SHIFT);
 	sbuf_put_u8(&out, 1);
 	sbuf_view(&in, out.data, out.len);
-	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages), -EINVAL);
+	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages, NULL), -EINVAL);
 	sbuf_free(&out);
 }
 
