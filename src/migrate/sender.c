@@ -95,10 +95,6 @@ static int mig_check_vm(struct migration *m)
 	uint32_t fmt = STATE_MEM_STREAM;
 	int r;
 
-	if (m->vm->cfg.nnets) {
-		mig_error(m, "virtio-net devices cannot migrate yet (the configuration section does not carry them)");
-		return -ENOTSUP;
-	}
 	state_registry_init(&reg);
 	r = state_vm_register(m->vm, &reg, &fmt);
 	state_registry_free(&reg);
