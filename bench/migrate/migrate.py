@@ -179,6 +179,9 @@ def plot(results, outdir):
         return None
     os.makedirs(outdir, exist_ok=True)
     runs = [r for r in results if r["vmm"] == "kite" and r.get("round_detail")]
+    if not runs:
+        print("migrate.py: no kite run to plot", file=sys.stderr)
+        return None
     dat = os.path.join(outdir, "migrate-rounds.dat")
     with open(dat, "w") as f:
         for r in runs:

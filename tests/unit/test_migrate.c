@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <kite/gmem.h>
 #include <kite/migrate.h>
 #include <kite/migrate_proto.h>
 #include <kite/util.h>
@@ -275,6 +276,26 @@ static void test_batch_hostile(void **state)
 	sbuf_free(&out);
 }
 
+/* The device-dirty hook: gmem_ptr marks every page of what it hands out, by offset in the mapping. */
+static void test_gmem_touched(void **state)
+{
+	struct gmem m;
+	unsigned long bits[2] = { 0, 0 };
+
+	assert_int_equal(gmem_map(&m, 16 * MIG_PAGE, false), 0);
+	assert_int_equal(gmem_add_region(&m, 0, 8 * MIG_PAGE), 0);
+	assert_int_equal(gmem_add_region(&m, 1ull << 32, 8 * MIG_PAGE), 0);
+	assert_non_null(gmem_ptr(&m, 100, 10)); /* no bitmap: nothing to mark */
+	m.touched = bits;
+	assert_non_null(gmem_ptr(&m, MIG_PAGE - 1, 2));               /* pages 0 and 1 */
+	assert_non_null(gmem_ptr(&m, (1ull << 32) + 2 * MIG_PAGE, 1)); /* page 8 + 2 */
+	assert_non_null(gmem_ptr(&m, 5 * MIG_PAGE, 0));                /* a zero length marks its page */
+	assert_null(gmem_ptr(&m, 7 * MIG_PAGE, 2 * MIG_PAGE));          /* refused: nothing marked */
+	assert_int_equal(bits[0], (1ul << 0) | (1ul << 1) | (1ul << 10) | (1ul << 5));
+	m.touched = NULL;
+	gmem_unmap(&m);
+}
+
 static void test_status_names(void **state)
 {
 	assert_string_equal(migrate_status_name(MIGRATE_STOP_COPY), "stop-copy");
@@ -290,7 +311,7 @@ int main(void)
 		cmocka_unit_test(test_frame_bad_header),  cmocka_unit_test(test_frame_fd_passing),
 		cmocka_unit_test(test_fault_points),      cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_batch_apply),       cmocka_unit_test(test_batch_hostile),
-		cmocka_unit_test(test_status_names),
+		cmocka_unit_test(test_gmem_touched),      cmocka_unit_test(test_status_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
