@@ -361,6 +361,7 @@ int state_vm_info(const struct state_file *f, struct state_vm_info *info)
 	const struct state_section *cs = state_file_find(f, "config", 0);
 	const struct state_section *ms = state_file_find(f, "memory", 0);
 	struct sbuf b;
+	int r;
 
 	memset(info, 0, sizeof(*info));
 	if (!cs || !ms) {
@@ -376,15 +377,23 @@ int state_vm_info(const struct state_file *f, struct state_vm_info *info)
 	info_config(&b, info, cs->minor);
 	if (b.err) {
 		pr_err("state: section 'config' #0 is malformed or truncated");
-		return -EINVAL;
+		r = -EINVAL;
+		goto fail;
 	}
 	sbuf_view(&b, ms->data, ms->len);
 	info->mem_format = sbuf_get_u32(&b);
 	if (sbuf_get_u64(&b) != info->cfg.mem_size || b.err) {
 		pr_err("state: section 'memory' #0 disagrees with the configured RAM size");
-		return -EINVAL;
+		r = -EINVAL;
+		goto fail;
 	}
-	return info_check(info);
+	r = info_check(info);
+	if (!r)
+		return 0;
+fail:
+	/* Nothing half-decoded stays behind (state_vm_info_free is still safe to call). */
+	state_vm_info_free(info);
+	return r;
 }
 
 void state_vm_info_free(struct state_vm_info *info)
