@@ -97,15 +97,20 @@ struct migrate_target;
 /*
  * Waits for one migration, creates vm from the source's configuration
  * (cfg_check may refuse it: return -errno after writing a reason), loads
- * memory and state and waits for "go".  On 0 the VM is ready for vm_run and
- * *t must be passed to migrate_target_started once the vCPUs run; on failure
- * the VM does not exist and a message was printed.
+ * memory and state and says ready.  On 0 the VM is loaded: arm *t, then
+ * vm_start_paused + vm_run; on failure the VM does not exist and a message
+ * was printed.
  */
 typedef int (*migrate_cfg_check_fn)(void *opaque, struct vm_config *cfg, char *reason, unsigned len);
 int migrate_receive(struct vm *vm, const struct migrate_incoming *in, migrate_cfg_check_fn check, void *opaque,
 		    struct migrate_target **t);
-/* Tells the source the guest runs (with the target-side downtime) and closes the stream.  Any thread. */
-void migrate_target_started(struct migrate_target *t);
+/*
+ * Waits for "go" on vm's event loop (the vCPUs are started and parked
+ * meanwhile, so go costs only their wake-up): then resumes the VM, confirms
+ * with the target-side downtime and calls on_run (loop thread).  Anything
+ * else, or 30 s without go, stops the VM before it ran (STOP_FAILURE).
+ */
+int migrate_target_arm(struct migrate_target *t, struct vm *vm, void (*on_run)(void *opaque), void *opaque);
 /* After vm_destroy: vm->cfg points into t. */
 void migrate_target_free(struct migrate_target *t);
 /* Receiver numbers (after migrate_receive). */

@@ -269,6 +269,7 @@ int cmd_migrate(int argc, char **argv)
 struct incoming_ctx {
 	const char *api_path;
 	struct api_server *api;
+	struct vm *vm;
 };
 
 static int incoming_check(void *opaque, struct vm_config *cfg, char *why, unsigned len)
@@ -301,9 +302,13 @@ static void incoming_on_signal(void *opaque, uint32_t events)
 	vm_request_stop(s->vm, STOP_USER, 0, detail);
 }
 
-static void incoming_started(void *opaque)
+/* The guest runs here: only now may the control socket pause or resume it. */
+static void incoming_running(void *opaque)
 {
-	migrate_target_started(opaque);
+	struct incoming_ctx *x = opaque;
+
+	if (x->api && api_server_attach(x->api, x->vm))
+		vm_request_stop(x->vm, STOP_FAILURE, 0, "the control socket cannot be served");
 }
 
 int migrate_incoming_run(const struct vm_config *cfg)
@@ -335,11 +340,11 @@ int migrate_incoming_run(const struct vm_config *cfg)
 	is.fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (is.fd < 0 || event_loop_add(vm.loop, is.fd, EPOLLIN, incoming_on_signal, &is) < 0)
 		pr_warn("signals will not stop the VM cleanly: %s", strerror(errno));
-	if (x.api && api_server_attach(x.api, &vm))
-		vm_request_stop(&vm, STOP_FAILURE, 0, "the control socket cannot be served");
-	/* Runs on the loop once vm_run has started the vCPUs: the source learns the guest runs here. */
-	if (event_loop_call(vm.loop, incoming_started, t))
-		migrate_target_started(t);
+	/* vCPUs created and parked, sandbox in place, loop running: "go" only has to wake them. */
+	x.vm = &vm;
+	vm_start_paused(&vm);
+	if (migrate_target_arm(t, &vm, incoming_running, &x))
+		vm_request_stop(&vm, STOP_FAILURE, 0, "cannot wait for the handover");
 	vm_run(&vm);
 	if (x.api)
 		api_server_detach(x.api);

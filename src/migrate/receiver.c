@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
+#include <kite/event.h>
 #include <kite/log.h>
 #include <kite/migrate.h>
 #include <kite/migrate_proto.h>
@@ -30,6 +32,11 @@ struct migrate_target {
 	uint64_t t_start, t_stopcopy;
 	char mem_path[32];         /* /proc/self/fd/N of a passed memfd */
 	unsigned long *written;    /* pages that hold data (mig_pages_apply) */
+	/* After ready: waiting for go on the VM's event loop. */
+	struct vm *vm;
+	struct event_timer *go_timer;
+	void (*on_run)(void *opaque);
+	void *opaque;
 	int memfd;
 };
 
@@ -239,7 +246,7 @@ static int mig_load_state(struct migrate_target *t, struct vm *vm, struct sbuf *
 	return 0;
 }
 
-/* Frames until the state is loaded and the source said go. */
+/* Frames until the state is loaded and the target said ready. */
 static int mig_recv_stream(struct migrate_target *t, struct vm *vm)
 {
 	uint64_t npages = vm->mem.size / MIG_PAGE;
@@ -277,21 +284,7 @@ static int mig_recv_stream(struct migrate_target *t, struct vm *vm)
 				mig_send_error(&t->conn, "loading the state: %s (see the target's log)", strerror(-r));
 				return r;
 			}
-			r = mig_send(&t->conn, MIG_READY, NULL, 0);
-			if (r)
-				return r;
-			mig_set_timeout(&t->conn, MIG_GO_TIMEOUT_MS);
-			r = mig_recv(&t->conn, &type, &b);
-			mig_set_timeout(&t->conn, 0);
-			if (!r && type == MIG_GO)
-				return 0;
-			if (!r && type == MIG_ERROR && (why = sbuf_get_str(&b, 240))) {
-				pr_err("migration: the source ended it before the handover: %s", why);
-				free(why);
-				return -ECANCELED;
-			}
-			pr_err("migration: no go from the source: %s", r ? strerror(-r) : mig_type_name(type));
-			return r ? r : -EPROTO;
+			return mig_send(&t->conn, MIG_READY, NULL, 0);
 		case MIG_ERROR:
 			why = sbuf_get_str(&b, 240);
 			pr_err("migration: the source ended it: %s", why ? why : "(no reason)");
@@ -372,21 +365,89 @@ fail:
 	return r ? r : -EPROTO;
 }
 
-void migrate_target_started(struct migrate_target *t)
+/* The guest runs here from now on: resume it, confirm, let the caller serve it. */
+static void mig_target_go(struct migrate_target *t)
 {
-	uint64_t now = now_ns(), down = t->t_stopcopy ? now - t->t_stopcopy : 0;
+	uint64_t down;
 	struct sbuf b;
 
+	vm_resume(t->vm);
+	down = t->t_stopcopy ? now_ns() - t->t_stopcopy : 0;
 	t->st.target_downtime_ns = down;
-	t->st.total_ns = now - t->t_start;
+	t->st.total_ns = now_ns() - t->t_start;
 	sbuf_init(&b);
 	sbuf_put_u64(&b, down);
 	if (!b.err && mig_send(&t->conn, MIG_DONE, b.data, b.len))
 		pr_warn("migration: the source did not get the confirmation (the guest runs here)");
 	sbuf_free(&b);
-	mig_conn_close(&t->conn);
 	pr_info("migration: the guest runs here (%.1f ms downtime seen from the target, %.1f MiB received, %u rounds)",
 		down / 1e6, t->st.bytes / (double)MiB, t->st.round);
+	if (t->on_run)
+		t->on_run(t->opaque);
+}
+
+static void mig_target_disarm(struct migrate_target *t)
+{
+	event_timer_free(t->go_timer);
+	t->go_timer = NULL;
+	if (t->conn.fd >= 0) {
+		event_loop_del(t->vm->loop, t->conn.fd);
+		mig_conn_close(&t->conn);
+	}
+}
+
+static void mig_target_abort(struct migrate_target *t, const char *why)
+{
+	pr_err("migration: %s; the guest never ran here", why);
+	mig_target_disarm(t);
+	vm_request_stop(t->vm, STOP_FAILURE, 0, "the migration ended before the handover");
+}
+
+static void mig_target_on_frame(void *opaque, uint32_t events)
+{
+	struct migrate_target *t = opaque;
+	char msg[300], *why;
+	unsigned type;
+	struct sbuf b;
+	int r;
+
+	mig_set_timeout(&t->conn, 1000); /* the rest of a frame that has begun */
+	r = mig_recv(&t->conn, &type, &b);
+	if (!r && type == MIG_GO) {
+		mig_target_go(t);
+		mig_target_disarm(t);
+		return;
+	}
+	if (!r && type == MIG_ERROR && (why = sbuf_get_str(&b, 240))) {
+		snprintf(msg, sizeof(msg), "the source ended it before the handover: %s", why);
+		free(why);
+	} else {
+		snprintf(msg, sizeof(msg), "no go from the source: %s",
+			 r == -ECONNRESET ? "it closed the connection" : r ? strerror(-r) : mig_type_name(type));
+	}
+	mig_target_abort(t, msg);
+}
+
+static void mig_target_go_timeout(void *opaque)
+{
+	mig_target_abort(opaque, "no go from the source within 30 s");
+}
+
+int migrate_target_arm(struct migrate_target *t, struct vm *vm, void (*on_run)(void *opaque), void *opaque)
+{
+	int r;
+
+	t->vm = vm;
+	t->on_run = on_run;
+	t->opaque = opaque;
+	t->go_timer = event_timer_new(vm->loop, MIG_GO_TIMEOUT_MS * 1000000ull, 0, mig_target_go_timeout, t);
+	r = event_loop_add(vm->loop, t->conn.fd, EPOLLIN, mig_target_on_frame, t);
+	if (!t->go_timer || r < 0) {
+		event_timer_free(t->go_timer);
+		t->go_timer = NULL;
+		return r < 0 ? r : -ENOMEM;
+	}
+	return 0;
 }
 
 void migrate_target_stats(const struct migrate_target *t, struct migrate_stats *out)

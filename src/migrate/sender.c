@@ -485,7 +485,7 @@ static int mig_send_state(struct migration *m)
 
 static void mig_commit_cb(struct migration *m, void *arg)
 {
-	m->committed = true;
+	m->committed = *(bool *)arg;
 }
 
 /* Pause, the last pages and the state, then the handover. */
@@ -533,11 +533,18 @@ static int mig_stop_and_copy(struct migration *m, bool memfd, uint64_t *t_pause)
 	if (mig_cancelled(m))
 		return -ECANCELED;
 	pr_debug("migration: target ready at %.2f ms", (now_ns() - *t_pause) / 1e6);
-	/* The point of no return: from here on the guest belongs to the target. */
-	mig_update(m, mig_commit_cb, NULL);
+	/*
+	 * The point of no return: from here on the guest belongs to the target.
+	 * A go that could not be written (16 bytes go whole or not at all) never
+	 * reached it: the guest is still ours.
+	 */
+	mig_update(m, mig_commit_cb, &(bool){ true });
 	r = mig_send(&m->conn, MIG_GO, NULL, 0);
-	if (r)
+	if (r) {
+		mig_update(m, mig_commit_cb, &(bool){ false });
+		mig_error(m, "the connection broke before the handover: %s", strerror(-r));
 		return r;
+	}
 	r = mig_expect(m, MIG_DONE, MIG_READY_TIMEOUT_MS, &in, "after the handover");
 	if (!r) {
 		uint64_t tdown = sbuf_get_u64(&in);
