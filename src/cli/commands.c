@@ -30,6 +30,8 @@ const struct cli_command cli_commands[] = {
 	  "  --dump-acpi DIR      write the ACPI tables as DIR/<SIG>.dat and exit\n"
 	  "  --api PATH|none      control socket (default $XDG_RUNTIME_DIR/kite/NAME.sock, root:\n"
 	  "                       /run/kite/NAME.sock; docs/api.md); a NAME in use gives exit 2\n"
+	  "                       --api PATH without --kernel: no VM until PUT /snapshot/load\n"
+	  "                       restores one (Firecracker's model; --net replaces its TAPs)\n"
 	  "  -d, --detach         run in the background, output in RUNTIME_DIR/NAME.log; prints\n"
 	  "                       'NAME PID LOG' once the control socket answers\n"
 	  "  --restore DIR        run the VM of a snapshot instead (kite restore DIR; see its help)\n"
