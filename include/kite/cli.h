@@ -7,6 +7,8 @@
 #include <stdarg.h>
 #include <stdbool.h>
 
+#include <kite/sandbox.h>
+
 /* kite's own exit statuses are even, a guest's debug-exit statuses odd. */
 #define EXIT_OK      0
 #define EXIT_USAGE   2
@@ -68,6 +70,7 @@ struct restore_args {
 	const char *serial;   /* NULL: stdio (or the log when detached) */
 	const char *api_path; /* NULL: the default socket for the name */
 	bool eager;
+	enum sandbox_mode seccomp; /* --seccomp (0: on) */
 	struct cli_detach *detach; /* set in a detached child */
 };
 /* Restores and runs the VM; the process exit status. */

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <kite/sandbox.h>
+
 #define KITE_MAX_CPUS  64
 #define KITE_MAX_DISKS 16
 #define KITE_NAME_MAX  64
@@ -78,6 +80,8 @@ struct vm_config {
 	const char *incoming_addr;
 	/* --mem-shared: RAM in a memfd, which a local migration passes instead of copying. */
 	bool mem_shared;
+	/* --seccomp: the sandbox vm_run installs (kite/sandbox.h); zero, the default, is on. */
+	enum sandbox_mode seccomp;
 	/*
 	 * Storage for option strings the parser splits (--disk, --net): the
 	 * configuration owns them, so there is nothing to free and nothing to

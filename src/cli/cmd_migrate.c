@@ -340,6 +340,7 @@ int migrate_incoming_run(const struct vm_config *cfg)
 	is.fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (is.fd < 0 || event_loop_add(vm.loop, is.fd, EPOLLIN, incoming_on_signal, &is) < 0)
 		pr_warn("signals will not stop the VM cleanly: %s", strerror(errno));
+	vm.cfg.seccomp = cfg->seccomp; /* this host's policy, not the source's */
 	/* vCPUs created and parked, sandbox in place, loop running: "go" only has to wake them. */
 	x.vm = &vm;
 	vm_start_paused(&vm);

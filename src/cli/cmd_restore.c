@@ -19,6 +19,7 @@
 #include <kite/cli.h>
 #include <kite/event.h>
 #include <kite/log.h>
+#include <kite/sandbox.h>
 #include <kite/state.h>
 #include <kite/util.h>
 #include <kite/vm.h>
@@ -114,6 +115,7 @@ int restore_run(const struct restore_args *a)
 	if (a->serial)
 		restore_serial(a->serial, &img.info.cfg.serial); /* checked by the caller */
 	img.info.cfg.api_path = a->api_path;
+	img.info.cfg.seccomp = a->seccomp;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
@@ -138,7 +140,7 @@ int restore_run(const struct restore_args *a)
 	return r;
 }
 
-enum { OPT_NAME = 0x100, OPT_SERIAL, OPT_API, OPT_EAGER, OPT_RESTORE, OPT_LOG, OPT_NET };
+enum { OPT_NAME = 0x100, OPT_SERIAL, OPT_API, OPT_EAGER, OPT_RESTORE, OPT_LOG, OPT_NET, OPT_SECCOMP };
 
 static const struct option restore_options[] = {
 	{ "name", required_argument, NULL, OPT_NAME },
@@ -148,6 +150,7 @@ static const struct option restore_options[] = {
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "log", required_argument, NULL, OPT_LOG },
 	{ "net", required_argument, NULL, OPT_NET },
+	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 	{ "detach", no_argument, NULL, 'd' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
@@ -253,6 +256,10 @@ int cmd_restore(int argc, char **argv)
 			break;
 		case OPT_EAGER:
 			a.eager = true;
+			break;
+		case OPT_SECCOMP:
+			if (sandbox_parse_mode(optarg, &a.seccomp))
+				return cli_usage_error("restore", "--seccomp '%s': expected on, trap or off", optarg);
 			break;
 		case OPT_RESTORE:
 			a.dir = optarg;

@@ -16,6 +16,7 @@
 #include <kite/config.h>
 #include <kite/event.h>
 #include <kite/log.h>
+#include <kite/sandbox.h>
 #include <kite/migrate.h>
 #include <kite/state.h>
 #include <kite/util.h>
@@ -43,6 +44,7 @@ enum {
 	OPT_NET,
 	OPT_INCOMING,
 	OPT_MEM_SHARED,
+	OPT_SECCOMP,
 };
 
 static const struct option run_options[] = {
@@ -62,6 +64,7 @@ static const struct option run_options[] = {
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "mem-shared", no_argument, NULL, OPT_MEM_SHARED },
+	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -251,6 +254,10 @@ static int run_parse_one(int opt, const char *arg, struct vm_config *cfg)
 		return 0;
 	case OPT_MEM_SHARED:
 		cfg->mem_shared = true;
+		return 0;
+	case OPT_SECCOMP:
+		if (sandbox_parse_mode(arg, &cfg->seccomp))
+			return cli_usage_error("run", "--seccomp '%s': expected on, trap or off", arg);
 		return 0;
 	case 'v':
 		if (log_get_level() < LOG_DEBUG)

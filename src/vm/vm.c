@@ -8,6 +8,7 @@
 
 #include <kite/event.h>
 #include <kite/log.h>
+#include <kite/sandbox.h>
 #include <kite/util.h>
 #include <kite/vm.h>
 #include <kite/x86_layout.h>
@@ -425,7 +426,11 @@ int vm_run(struct vm *vm)
 	vm->state = VM_RUNNING;
 	paused = vm->pause_requested; /* vm_start_paused */
 	pthread_mutex_unlock(&vm->lock);
-	for (unsigned i = 0; i < vm->ncpus; i++) {
+	/* Built: from here on the process needs only what running, saving and migrating take (docs/security.md). */
+	r = sandbox_install(vm->cfg.seccomp, vm->cfg.reboot == REBOOT_RESTART ? SANDBOX_VM_CREATE : 0);
+	if (r)
+		vm_request_stop(vm, STOP_FAILURE, 0, "cannot install the seccomp sandbox");
+	for (unsigned i = 0; !r && i < vm->ncpus; i++) {
 		r = vcpu_start(&vm->vcpus[i]);
 		if (r) {
 			vm_request_stop(vm, STOP_FAILURE, 0, "cannot start a vCPU thread");
