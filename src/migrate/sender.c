@@ -249,6 +249,7 @@ static unsigned char *mig_residency(struct vm *vm)
 
 struct mig_round_ctx {
 	uint64_t pages, zero, bytes0, t0;
+	uint64_t send_ns; /* time in the socket: the link's rate, not the scan's */
 	bool first;
 	unsigned char *res;
 };
@@ -281,7 +282,7 @@ static int mig_send_dirty(struct migration *m, struct mig_round_ctx *rc)
 {
 	struct mig_batch b;
 	uint8_t *ram = m->vm->mem.base;
-	uint64_t p = 0;
+	uint64_t p = 0, t;
 	int r = 0;
 
 	mig_batch_init(&b, m->p.compress);
@@ -299,7 +300,9 @@ static int mig_send_dirty(struct migration *m, struct mig_round_ctx *rc)
 		p++;
 		if (b.n < MIG_BATCH_PAGES)
 			continue;
+		t = now_ns();
 		r = mig_batch_flush(&b, &m->conn);
+		rc->send_ns += now_ns() - t;
 		if (r)
 			break;
 		rc->pages += b.pages;
@@ -312,8 +315,10 @@ static int mig_send_dirty(struct migration *m, struct mig_round_ctx *rc)
 		}
 		mig_pace(m, rc);
 	}
+	t = now_ns();
 	if (!r)
 		r = mig_batch_flush(&b, &m->conn);
+	rc->send_ns += now_ns() - t;
 	rc->pages += b.pages;
 	rc->zero += b.zero_pages;
 	mig_update(m, mig_progress_cb, rc);
@@ -417,9 +422,13 @@ static int mig_rounds(struct migration *m)
 			return r;
 		ns = MAX(now_ns() - rc.t0, 1);
 		sent = m->conn.bytes_out - rc.bytes0;
-		/* Small rounds measure latency more than the link: keep the last good estimate. */
+		/*
+		 * The rate pages leave at (copy and socket), not the round's time,
+		 * which includes scanning pages that were skipped.  Small rounds say
+		 * little: keep the last good estimate.
+		 */
 		if (sent >= MIG_BW_MIN_BYTES || !m->bw)
-			m->bw = MAX(sent * 1e9 / ns, 1.0 * MiB);
+			m->bw = MAX(sent * 1e9 / MAX(rc.send_ns, 1), 1.0 * MiB);
 		r = mig_dirty_sync(&m->dirty);
 		if (r) {
 			mig_error(m, "reading the dirty log: %s", strerror(-r));
