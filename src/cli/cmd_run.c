@@ -456,6 +456,7 @@ static int run_load(void *opaque, const struct api_snapshot *sn, char *why, size
 	}
 	c->serial = w->cfg->serial;
 	c->api_path = w->cfg->api_path;
+	c->seccomp = w->cfg->seccomp;
 	r = restore_vm(&w->vm, &w->img, false);
 	if (r) {
 		snprintf(why, len, "cannot restore the VM: %s (kite's log says more)", strerror(-r));

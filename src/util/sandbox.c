@@ -74,6 +74,8 @@ static const char *const sandbox_syscalls[] = {
 	/* Threads: start (clone is checked below), end, glibc's per-thread setup. */
 	"set_robust_list", "rseq", "exit", "exit_group", "wait4", "membarrier",
 	"getrandom", "uname", "prlimit64",
+	/* glibc's sysconf(_SC_PHYS_PAGES), which qsort() of a large array asks. */
+	"sysinfo",
 	/* Sockets: the control socket (accept4), migration (connect, SCM_RIGHTS); socket() is checked below. */
 	"accept4", "connect", "shutdown", "sendmsg", "recvmsg", "sendto", "recvfrom", "sendmmsg", "recvmmsg",
 	"getsockopt", "setsockopt", "getsockname", "getpeername", "bind", "listen",

@@ -107,6 +107,20 @@ test_seccomp_migrate_unix() {
 	sbx_filtered "$tpid"
 }
 
+# tcp: with a host name: getaddrinfo (NSS files, maybe DNS) and TCP sockets, under the source's filter.
+test_seccomp_migrate_tcp_localhost() {
+	sbx_setup || return
+	local port=$((20000 + RANDOM % 20000))
+	sbx_start m "mem_mb=4 print_ms=50 rounds=100000" || return
+	"$KITE" run --incoming "tcp:localhost:$port" --name t --serial "file:$TMP/t.out" >"$TMP/t.log" 2>&1 &
+	SBX_PIDS="$SBX_PIDS $!"
+	for _ in $(seq 100); do grep -q "waiting for a migration" "$TMP/t.log" 2>/dev/null && break; sleep 0.1; done
+	"$KITE" migrate m "tcp:localhost:$port" >"$TMP/mig.log" 2>&1 ||
+		{ cat "$TMP/mig.log" "$TMP/m.log" "$TMP/t.log"; fail "kite migrate tcp:localhost under the filter"; return 1; }
+	for _ in $(seq 100); do grep -q 'dirty: round' "$TMP/t.out" 2>/dev/null && break; sleep 0.1; done
+	expect_in "$TMP/t.out" "dirty: round"
+}
+
 test_seccomp_virtio_devices() {
 	have_kvm || { skip "no /dev/kvm"; return; }
 	head -c 1048576 /dev/urandom >"$TMP/disk.img"
