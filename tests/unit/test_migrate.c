@@ -10,13 +10,16 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <kite/api.h>
 #include <kite/gmem.h>
+#include <kite/http.h>
 #include <kite/migrate.h>
 #include <kite/migrate_proto.h>
 #include <kite/util.h>
@@ -296,6 +299,59 @@ static void test_gmem_touched(void **state)
 	gmem_unmap(&m);
 }
 
+/* PUT /kite/migrate and friends as the control socket decodes them (no VM needed). */
+static int api_decode_str(const char *method, const char *path, const char *body, struct api_call *call,
+			  struct api_response *resp)
+{
+	static char buf[1024];
+	struct http_request req;
+	struct http_parser p;
+	int n = snprintf(buf, sizeof(buf), "%s %s HTTP/1.1\r\nContent-Length: %zu\r\n\r\n%s", method, path,
+			 body ? strlen(body) : 0, body ? body : "");
+
+	http_parser_reset(&p);
+	assert_int_equal(http_parse_request(&p, buf, n, &req), n);
+	memset(resp, 0, sizeof(*resp));
+	return api_decode(&req, call, resp);
+}
+
+static void test_api_decode(void **state)
+{
+	static const char *const bad[] = {
+		"{}", "{\"destination\": 5}", "{\"destination\": \"udp:1.2.3.4:5\"}",
+		"{\"destination\": \"tcp:h:1\", \"downtime_ms\": 0}",
+		"{\"destination\": \"tcp:h:1\", \"downtime_ms\": \"50\"}",
+		"{\"destination\": \"tcp:h:1\", \"bandwidth_mib\": -1}",
+		"{\"destination\": \"tcp:h:1\", \"compress\": 1}", "{\"destination\": \"tcp:h:1\", \"speed\": 1}",
+		"[1]", "not json",
+	};
+	struct api_response resp;
+	struct api_call call;
+
+	assert_int_equal(api_decode_str("PUT", "/kite/migrate",
+					 "{\"destination\": \"tcp:10.0.0.2:4444\", \"downtime_ms\": 20, "
+					 "\"bandwidth_mib\": 100, \"max_rounds\": 5, \"compress\": true, "
+					 "\"auto_converge\": false, \"fd_passing\": false}", &call, &resp), 0);
+	assert_int_equal(call.op, API_PUT_MIGRATE);
+	assert_string_equal(call.mig.dest, "tcp:10.0.0.2:4444");
+	assert_int_equal(call.mig.downtime_ms, 20);
+	assert_int_equal(call.mig.bandwidth_mib, 100);
+	assert_int_equal(call.mig.max_rounds, 5);
+	assert_true(call.mig.compress && call.mig.no_auto_converge && call.mig.no_fd_passing);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(api_decode_str("PUT", "/kite/migrate", bad[i], &call, &resp), -1);
+		assert_int_equal(resp.status, 400);
+		api_response_free(&resp);
+	}
+	assert_int_equal(api_decode_str("GET", "/kite/migrate", NULL, &call, &resp), 0);
+	assert_int_equal(call.op, API_GET_MIGRATE);
+	assert_int_equal(api_decode_str("PUT", "/kite/migrate/cancel", NULL, &call, &resp), 0);
+	assert_int_equal(call.op, API_PUT_MIGRATE_CANCEL);
+	assert_int_equal(api_decode_str("DELETE", "/kite/migrate", NULL, &call, &resp), -1);
+	assert_int_equal(resp.status, 405);
+	api_response_free(&resp);
+}
+
 static void test_status_names(void **state)
 {
 	assert_string_equal(migrate_status_name(MIGRATE_STOP_COPY), "stop-copy");
@@ -311,7 +367,8 @@ int main(void)
 		cmocka_unit_test(test_frame_bad_header),  cmocka_unit_test(test_frame_fd_passing),
 		cmocka_unit_test(test_fault_points),      cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_batch_apply),       cmocka_unit_test(test_batch_hostile),
-		cmocka_unit_test(test_gmem_touched),      cmocka_unit_test(test_status_names),
+		cmocka_unit_test(test_gmem_touched),      cmocka_unit_test(test_api_decode),
+		cmocka_unit_test(test_status_names),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
