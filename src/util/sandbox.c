@@ -60,7 +60,7 @@ static const char *const sandbox_syscalls[] = {
 	"readlinkat", "memfd_create", "fstatfs", "statfs",
 	/* The same on x86-64's older numbers, which glibc still uses for unlink(), rename(), mkdir()... */
 	"unlink", "rmdir", "rename", "mkdir", "link", "access", "readlink", "chmod", "stat", "lstat", "open",
-	"pipe", "dup2",
+	"pipe", "dup2", "getdents",
 	/* Memory: the allocator, thread stacks, the snapshot's RAM mappings. */
 	"munmap", "madvise", "mremap", "brk", "msync", "mincore",
 	/* Waiting and time. */
@@ -130,7 +130,7 @@ static const int sandbox_prctls[] = { PR_SET_NAME, PR_GET_NAME, PR_GET_SECCOMP }
  * fails with EPERM instead of killing, so the report still appears).
  */
 static const char *const sandbox_sanitizer_syscalls[] = {
-	"ptrace", "prctl", "sched_getparam", "sched_getscheduler", "kill", "getrlimit",
+	"ptrace", "prctl", "sched_getparam", "sched_getscheduler", "kill", "tkill", "getrlimit",
 	"setrlimit", "mprotect", "mmap",
 };
 
