@@ -196,7 +196,8 @@ set terminal svg size 1000,420 dynamic
 set output '%s'
 set multiplot layout 1,2 title 'kite live migration: rounds (loopback, downtime budget %d ms)'
 set xlabel 'round'
-set ylabel 'pages sent'
+set xtics 1
+set ylabel 'pages in the round (dirty set; round 1: all RAM)'
 set logscale y
 set key top right
 plot for [i=0:%d] '%s' index i using 1:2 with linespoints title columnheader(1)
