@@ -237,6 +237,10 @@ test_migrate_ls_migrating_and_cancel() {
 	still_counting "$TMP/s.out" || return
 	"$KITE" ls >"$TMP/ls" 2>&1
 	grep "^s " "$TMP/ls" | grep -q Running || { cat "$TMP/ls"; fail "source not Running after the cancel"; return 1; }
+	# A cancelled attempt leaves nothing behind: the next one goes through.
+	mig_target d2 "unix:$TMP/m2.sock" || return
+	expect_status 0 "$KITE" migrate s "unix:$TMP/m2.sock" || return
+	mig_check_handover s d2 || return
 }
 
 # Two "hosts": network namespaces joined by a veth pair.
