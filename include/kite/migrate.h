@@ -92,6 +92,12 @@ struct migrate_incoming {
 	const char *name;     /* NULL: the source's */
 	struct serial_config serial;
 	const char *api_path; /* NULL: the default socket for the name */
+	/*
+	 * Called once the VM exists, before any page arrives: what must happen
+	 * before the guest runs but need not cost downtime (kite run installs its
+	 * sandbox here).  -errno ends the migration.
+	 */
+	int (*created)(void *opaque, struct vm *vm);
 };
 struct migrate_target;
 /*

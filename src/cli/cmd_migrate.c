@@ -23,6 +23,7 @@
 #include <kite/event.h>
 #include <kite/log.h>
 #include <kite/migrate.h>
+#include <kite/sandbox.h>
 #include <kite/util.h>
 #include <kite/vm.h>
 
@@ -267,15 +268,17 @@ int cmd_migrate(int argc, char **argv)
 
 /* kite run --incoming: the control socket is opened under the name the VM will have. */
 struct incoming_ctx {
-	const char *api_path;
+	const struct vm_config *cfg;
 	struct api_server *api;
 	struct vm *vm;
+	sigset_t sigs;
+	struct incoming_signals *is;
 };
 
 static int incoming_check(void *opaque, struct vm_config *cfg, char *why, unsigned len)
 {
 	struct incoming_ctx *x = opaque;
-	int r = api_server_open_default(&x->api, x->api_path, cfg->name);
+	int r = api_server_open_default(&x->api, x->cfg->api_path, cfg->name);
 
 	if (r == -EADDRINUSE)
 		snprintf(why, len, "a VM named '%s' already runs on the target host (start the target with --name)",
@@ -302,6 +305,23 @@ static void incoming_on_signal(void *opaque, uint32_t events)
 	vm_request_stop(s->vm, STOP_USER, 0, detail);
 }
 
+/*
+ * The VM exists, no page has arrived: termination signals go to its loop from
+ * now on, and this host's sandbox goes in here rather than in vm_run, where
+ * compiling it would cost the guest downtime.
+ */
+static int incoming_created(void *opaque, struct vm *vm)
+{
+	struct incoming_ctx *x = opaque;
+
+	pthread_sigmask(SIG_BLOCK, &x->sigs, NULL);
+	x->is->vm = vm;
+	if (x->is->fd < 0 || event_loop_add(vm->loop, x->is->fd, EPOLLIN, incoming_on_signal, x->is) < 0)
+		pr_warn("signals will not stop the VM cleanly: %s", strerror(errno));
+	vm->cfg.seccomp = x->cfg->seccomp; /* this host's policy, not the source's */
+	return sandbox_install(vm->cfg.seccomp, 0);
+}
+
 /* The guest runs here: only now may the control socket pause or resume it. */
 static void incoming_running(void *opaque)
 {
@@ -313,34 +333,33 @@ static void incoming_running(void *opaque)
 
 int migrate_incoming_run(const struct vm_config *cfg)
 {
-	struct incoming_ctx x = { .api_path = cfg->api_path };
-	struct migrate_incoming in = { .addr = cfg->incoming_addr, .serial = cfg->serial, .api_path = cfg->api_path };
-	struct incoming_signals is;
+	struct incoming_signals is = { .fd = -1 };
+	struct incoming_ctx x = { .cfg = cfg, .is = &is };
+	struct migrate_incoming in = {
+		.addr = cfg->incoming_addr, .serial = cfg->serial, .api_path = cfg->api_path, .created = incoming_created,
+	};
 	struct migrate_target *t;
 	char defname[32];
 	struct vm vm;
-	sigset_t sigs;
 	int r, status;
 
 	/* run_parse_args names an unnamed VM kite-PID: then the source's name is kept. */
 	snprintf(defname, sizeof(defname), "kite-%d", (int)getpid());
 	in.name = strcmp(cfg->name, defname) ? cfg->name : NULL;
 	signal(SIGPIPE, SIG_IGN);
+	/* Until the VM exists, Ctrl-C simply ends the wait; the fd is made now, before the sandbox. */
+	sigemptyset(&x.sigs);
+	sigaddset(&x.sigs, SIGINT);
+	sigaddset(&x.sigs, SIGTERM);
+	sigaddset(&x.sigs, SIGHUP);
+	is.fd = signalfd(-1, &x.sigs, SFD_CLOEXEC | SFD_NONBLOCK);
 	r = migrate_receive(&vm, &in, incoming_check, &x, &t);
 	if (r) {
+		if (is.fd >= 0)
+			close(is.fd);
 		api_server_close(x.api);
 		return EXIT_FAILURE_VM;
 	}
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	is = (struct incoming_signals){ .vm = &vm };
-	is.fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (is.fd < 0 || event_loop_add(vm.loop, is.fd, EPOLLIN, incoming_on_signal, &is) < 0)
-		pr_warn("signals will not stop the VM cleanly: %s", strerror(errno));
-	vm.cfg.seccomp = cfg->seccomp; /* this host's policy, not the source's */
 	/* vCPUs created and parked, sandbox in place, loop running: "go" only has to wake them. */
 	x.vm = &vm;
 	vm_start_paused(&vm);

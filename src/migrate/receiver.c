@@ -349,6 +349,10 @@ int migrate_receive(struct vm *vm, const struct migrate_incoming *in, migrate_cf
 	if (r)
 		goto fail;
 	created = true;
+	if (in->created && (r = in->created(opaque, vm))) {
+		mig_send_error(&t->conn, "the target could not prepare the VM: %s", strerror(-r));
+		goto fail;
+	}
 	r = mig_recv_stream(t, vm);
 	if (r)
 		goto fail;
