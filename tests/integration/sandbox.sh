@@ -129,3 +129,38 @@ test_seccomp_virtio_devices() {
 	expect_in "$TMP/out" "virtio-blk: ok" || return
 	expect_status 1 "$KITE" run --kernel "$GUESTS/virtio_test.elf" --cmdline test=rng --rng --seccomp on
 }
+
+# --reboot restart builds the next VM inside the confined process: its devices too (disk, rng, a pty console).
+test_seccomp_reboot_restart_with_devices() {
+	have_kvm || { skip "no /dev/kvm"; return; }
+	command -v gcc >/dev/null && command -v ld >/dev/null || { skip "no gcc/ld for the reset guest"; return; }
+	cat >"$TMP/again.S" <<'EOS'
+	.section .note.Xen, "a"
+	.align 4
+	.long 4, 4, 18
+	.asciz "Xen"
+	.long _start
+	.text
+	.code32
+	.globl _start
+_start:
+	mov $0x3f8, %dx
+	mov $'B', %al
+	outb %al, %dx
+	mov $0xfe, %al
+	outb %al, $0x64
+1:	hlt
+	jmp 1b
+EOS
+	printf 'ENTRY(_start)\nSECTIONS { . = 0x100000; .text : { *(.text) } .note : { *(.note.Xen) } }\n' >"$TMP/again.ld"
+	gcc -m32 -c "$TMP/again.S" -o "$TMP/again.o" && ld -m elf_i386 -T "$TMP/again.ld" "$TMP/again.o" -o "$TMP/again.elf" ||
+		{ fail "cannot assemble the reset guest"; return 1; }
+	head -c 65536 /dev/zero >"$TMP/disk.img"
+	timeout -k 2 4 "$KITE" run --kernel "$TMP/again.elf" --reboot restart --api none --disk "$TMP/disk.img" --rng \
+		--console virtio,pty --seccomp trap >"$TMP/out" 2>"$TMP/err"
+	st=$?
+	! grep -q "seccomp" "$TMP/err" || { cat "$TMP/err"; fail "a rebuilt VM needed a call outside the filter"; return 1; }
+	[ "$st" = 124 ] || { tail -n 5 "$TMP/err"; fail "kite exited $st (want 124: still rebooting at the timeout)"; return 1; }
+	n=$(tr -cd B <"$TMP/out" | wc -c)
+	[ "$n" -ge 3 ] || fail "the guest booted $n times in 4 s with --reboot restart"
+}
