@@ -72,6 +72,9 @@ struct restore_args {
 	bool eager;
 	enum sandbox_mode seccomp; /* --seccomp (0: on) */
 	struct cli_detach *detach; /* set in a detached child */
+	/* kite clone: once restored (and reported ready), wait for end of file on go_fd before the vCPUs start. */
+	bool wait_go;
+	int go_fd;
 };
 /* Restores and runs the VM; the process exit status. */
 int restore_run(const struct restore_args *a);

@@ -5,6 +5,7 @@
  * pages no clone has written are shared through the page cache.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,9 +80,12 @@ struct clone_child {
 	bool started;
 };
 
-/* Starts every clone first and then collects their answers: they restore in parallel. */
+/*
+ * Starts every clone first and then collects their answers: they restore in
+ * parallel, and their guests start together once all are ready (go[1] closed).
+ */
 static int clone_start_all(const char *dir, const char *prefix, const char *log_dir, bool eager,
-			   const struct clone_nets *cn, unsigned n, struct clone_child *c)
+			   const struct clone_nets *cn, const int go[2], unsigned n, struct clone_child *c)
 {
 	for (unsigned i = 0; i < n; i++) {
 		int r;
@@ -94,13 +98,15 @@ static int clone_start_all(const char *dir, const char *prefix, const char *log_
 			return i;
 		}
 		if (r == 0) {
-			struct restore_args a = { .dir = dir, .name = c[i].name, .eager = eager, .detach = &c[i].d };
+			struct restore_args a = { .dir = dir, .name = c[i].name, .eager = eager, .detach = &c[i].d,
+						  .wait_go = true, .go_fd = go[0] };
 			struct net_config nets[KITE_MAX_NETS];
 			char buf[KITE_MAX_NETS][128];
 
 			/* Each clone is its own process: the siblings' pipes are not its business. */
 			for (unsigned j = 0; j < i; j++)
 				close(c[j].d.ready_fd);
+			close(go[1]); /* else the end of file never comes */
 			if (clone_nets_for(cn, i + 1, nets, buf))
 				exit(EXIT_USAGE);
 			a.nets = nets;
@@ -121,6 +127,7 @@ int cmd_clone(int argc, char **argv)
 	struct clone_child *c;
 	struct clone_nets nets = { .count = 0 };
 	unsigned started, ok = 0;
+	int go[2];
 	bool eager = false;
 	int opt;
 
@@ -185,7 +192,14 @@ int cmd_clone(int argc, char **argv)
 	if (!c)
 		return EXIT_FAILURE_VM;
 	fflush(stdout);
-	started = clone_start_all(argv[optind], prefix, log_dir, eager, &nets, n, c);
+	if (pipe2(go, O_CLOEXEC) < 0) {
+		fprintf(stderr, "kite clone: pipe: %s\n", strerror(errno));
+		free(c);
+		free(saved);
+		return EXIT_FAILURE_VM;
+	}
+	started = clone_start_all(argv[optind], prefix, log_dir, eager, &nets, go, n, c);
+	close(go[0]);
 	for (unsigned i = 0; i < started; i++) {
 		int r = cli_detach_wait(&c[i].d);
 
@@ -196,6 +210,7 @@ int cmd_clone(int argc, char **argv)
 			fprintf(stderr, "kite clone: %s failed (status %d); see %s\n", c[i].name, r, c[i].log);
 		}
 	}
+	close(go[1]); /* every clone is restored (or failed): their guests start now */
 	pr_info("%u of %llu clones running after %.1f ms", ok, (unsigned long long)n, (now_ns() - t0) / 1e6);
 	free(c);
 	free(saved);

@@ -67,8 +67,22 @@ static void restore_on_signal(void *opaque, uint32_t events)
 	vm_request_stop(s->vm, STOP_USER, 0, detail);
 }
 
+/*
+ * kite clone: every clone restores first and its guest starts when all are
+ * ready (the parent closes the pipe), so that spinning guests do not take
+ * the CPU from the siblings still restoring.
+ */
+static void restore_wait_go(int fd)
+{
+	char c;
+
+	while (read(fd, &c, 1) < 0 && errno == EINTR)
+		;
+	close(fd);
+}
+
 /* The VM is restored: serve it, run it, report how it ended. */
-static int restore_serve(struct vm *vm, struct api_server *api, sigset_t *sigs, struct cli_detach *detach)
+static int restore_serve(struct vm *vm, struct api_server *api, sigset_t *sigs, const struct restore_args *a)
 {
 	struct restore_signals rs = { .vm = vm };
 	int status;
@@ -78,8 +92,10 @@ static int restore_serve(struct vm *vm, struct api_server *api, sigset_t *sigs, 
 		pr_warn("signals will not stop the VM cleanly: %s", strerror(errno));
 	if (api && api_server_attach(api, vm))
 		vm_request_stop(vm, STOP_FAILURE, 0, "the control socket cannot be served");
-	if (detach)
-		cli_detach_ready(detach);
+	if (a->detach)
+		cli_detach_ready(a->detach);
+	if (a->wait_go)
+		restore_wait_go(a->go_fd);
 	vm_run(vm);
 	if (api)
 		api_server_detach(api);
@@ -134,7 +150,7 @@ int restore_run(const struct restore_args *a)
 		return r == -EINVAL || r == -EPROTO ? EXIT_USAGE : EXIT_FAILURE_VM;
 	}
 	pr_info("restored %s from %s in %.2f ms", vm.cfg.name, a->dir, (now_ns() - t0) / 1e6);
-	r = restore_serve(&vm, api, &sigs, a->detach);
+	r = restore_serve(&vm, api, &sigs, a);
 	api_server_close(api);
 	restore_close(&img);
 	return r;
