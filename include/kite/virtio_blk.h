@@ -86,6 +86,11 @@ struct virtio_blk_stats {
 	uint64_t poll_hits;  /* ... that found new requests */
 	uint64_t poll_spent_ns; /* time spent polling */
 	uint64_t poll_ns;    /* the current window */
+	/* Completed requests; any thread (loop or worker) adds to them atomically. */
+	uint64_t read_reqs, read_bytes;
+	uint64_t write_reqs, write_bytes;
+	uint64_t flushes;
+	uint64_t errors;     /* requests answered with VIRTIO_BLK_S_IOERR */
 };
 void virtio_blk_get_stats(struct virtio_blk *b, struct virtio_blk_stats *s);
 /* Upper bound of the adaptive polling window (0 turns polling off). Any thread. */

@@ -211,8 +211,18 @@ void vm_devices_stats(struct vm *vm, vm_stat_fn fn, void *opaque)
 	for (unsigned i = 0; i < KITE_MAX_DISKS; i++) {
 		struct virtio_dev *v = vm->devs->blk[i] ? virtio_blk_dev(vm->devs->blk[i]) : NULL;
 
-		if (v)
-			fn(opaque, v->name, "interrupts", __atomic_load_n(&v->interrupts, __ATOMIC_RELAXED));
+		struct virtio_blk_stats bs;
+
+		if (!v)
+			continue;
+		virtio_blk_get_stats(vm->devs->blk[i], &bs);
+		fn(opaque, v->name, "read_requests", bs.read_reqs);
+		fn(opaque, v->name, "read_bytes", bs.read_bytes);
+		fn(opaque, v->name, "write_requests", bs.write_reqs);
+		fn(opaque, v->name, "write_bytes", bs.write_bytes);
+		fn(opaque, v->name, "flushes", bs.flushes);
+		fn(opaque, v->name, "errors", bs.errors);
+		fn(opaque, v->name, "interrupts", __atomic_load_n(&v->interrupts, __ATOMIC_RELAXED));
 	}
 	for (unsigned i = 0; i < KITE_MAX_NETS; i++) {
 		struct virtio_net_stats ns;

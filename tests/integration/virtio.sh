@@ -83,3 +83,26 @@ test_virtio_disk_lock() {
 	[ $r = 0 ] || return 1
 	expect_in "$TMP/err" "in use by another process"
 }
+
+# kite stats counts the disk's requests and bytes while the guest works.
+test_virtio_blk_stats() {
+	have_kvm || { skip "no /dev/kvm"; return; }
+	export KITE_RUNTIME_DIR=$TMP/run
+	truncate -s 1M "$TMP/st.img"
+	"$KITE" run --kernel "$GUESTS/virtio_test.elf" --cmdline "test=blkloop reqs=1000000" --disk "$TMP/st.img" \
+		--serial "file:$TMP/st.out" --name blkstats >"$TMP/st.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do grep -q "blkloop: 1000 requests" "$TMP/st.out" 2>/dev/null && break; sleep 0.1; done
+	"$KITE" stats blkstats --json >"$TMP/stats.json"
+	kill $pid; wait $pid 2>/dev/null
+	python3 - "$TMP/stats.json" <<'PY' || { cat "$TMP/stats.json"; fail "no virtio-blk request or byte counters in kite stats"; }
+import json, sys
+d = json.load(open(sys.argv[1]))
+blk = [v for k, v in d["devices"].items() if k.startswith("blk")]
+assert blk, d["devices"].keys()
+b = blk[0]
+assert b["read_requests"] > 0 and b["write_requests"] > 0, b
+assert b["read_bytes"] >= 4096 * b["read_requests"] and b["write_bytes"] >= 4096 * b["write_requests"], b
+assert b["errors"] == 0, b
+PY
+}

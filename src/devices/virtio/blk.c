@@ -120,6 +120,24 @@ static uint8_t blk_rw(struct virtio_blk *b, struct blk_req *r, const struct blk_
 	return VIRTIO_BLK_S_OK;
 }
 
+/* Per-device counters for kite stats and /metrics (loop and worker threads). */
+static void blk_count(struct virtio_blk *b, uint32_t type, uint8_t status, uint64_t bytes)
+{
+	if (status == VIRTIO_BLK_S_IOERR)
+		__atomic_add_fetch(&b->stats.errors, 1, __ATOMIC_RELAXED);
+	if (status != VIRTIO_BLK_S_OK)
+		return;
+	if (type == VIRTIO_BLK_T_IN) {
+		__atomic_add_fetch(&b->stats.read_reqs, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&b->stats.read_bytes, bytes, __ATOMIC_RELAXED);
+	} else if (type == VIRTIO_BLK_T_OUT) {
+		__atomic_add_fetch(&b->stats.write_reqs, 1, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&b->stats.write_bytes, bytes, __ATOMIC_RELAXED);
+	} else if (type == VIRTIO_BLK_T_FLUSH) {
+		__atomic_add_fetch(&b->stats.flushes, 1, __ATOMIC_RELAXED);
+	}
+}
+
 static uint8_t blk_get_id(struct virtio_blk *b, struct blk_req *r, uint32_t *written)
 {
 	struct virtq_elem *e = &r->e;
@@ -199,6 +217,7 @@ static uint32_t blk_execute(struct virtio_blk *b, struct blk_req *r, bool nowait
 	default:
 		status = VIRTIO_BLK_S_UNSUPP;
 	}
+	blk_count(b, h.type, status, h.type == VIRTIO_BLK_T_OUT ? e->out_len - sizeof(h) : written);
 	iov_from_buf(e->iov + e->nout, e->nin, e->in_len - 1, &status, 1);
 	return written + 1;
 }
