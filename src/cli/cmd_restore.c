@@ -92,6 +92,12 @@ static int restore_serve(struct vm *vm, struct api_server *api, sigset_t *sigs, 
 		pr_warn("signals will not stop the VM cleanly: %s", strerror(errno));
 	if (api && api_server_attach(api, vm))
 		vm_request_stop(vm, STOP_FAILURE, 0, "the control socket cannot be served");
+	/*
+	 * A clone compiles its sandbox while its siblings restore, not once the
+	 * guests run (vm_run's call then finds it in place).
+	 */
+	if (a->wait_go && sandbox_install(vm->cfg.seccomp, vm->cfg.reboot == REBOOT_RESTART ? SANDBOX_VM_CREATE : 0))
+		vm_request_stop(vm, STOP_FAILURE, 0, "cannot install the seccomp sandbox");
 	if (a->detach)
 		cli_detach_ready(a->detach);
 	if (a->wait_go)
