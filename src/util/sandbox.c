@@ -228,12 +228,20 @@ static int sandbox_rules(scmp_filter_ctx ctx, unsigned flags)
  */
 #define SANDBOX_MAX_NR 512
 static const char *sandbox_names[SANDBOX_MAX_NR];
+static uint32_t sandbox_native_arch; /* AUDIT_ARCH_*, as siginfo's si_arch says it */
 static pthread_once_t sandbox_names_once = PTHREAD_ONCE_INIT;
 
 static void sandbox_names_init(void)
 {
+	sandbox_native_arch = seccomp_arch_native();
 	for (int nr = 0; nr < SANDBOX_MAX_NR; nr++)
 		sandbox_names[nr] = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+}
+
+/* A number of another ABI (i386's int $0x80, x32's bit 30): the table would name the wrong call. */
+static bool sandbox_foreign(const siginfo_t *si)
+{
+	return si->si_arch != sandbox_native_arch || si->si_syscall < 0 || si->si_syscall >= SANDBOX_MAX_NR;
 }
 
 static void sandbox_put(const char *s)
@@ -252,18 +260,19 @@ static void sandbox_put(const char *s)
 
 static void sandbox_on_sigsys(int sig, siginfo_t *si, void *uc)
 {
-	int nr = si->si_syscall;
+	const char *name = sandbox_foreign(si) ? NULL : sandbox_names[si->si_syscall];
 	char num[16], *p = num + sizeof(num);
-	unsigned u = nr < 0 ? 0 : (unsigned)nr;
+	unsigned u = (unsigned)si->si_syscall;
 
 	*--p = 0;
 	do
 		*--p = '0' + u % 10;
 	while (u /= 10);
 	sandbox_put("kite: seccomp: the VM process made syscall ");
-	sandbox_put(nr >= 0 && nr < SANDBOX_MAX_NR && sandbox_names[nr] ? sandbox_names[nr] : "?");
+	sandbox_put(name ? name : "?");
 	sandbox_put(" (");
 	sandbox_put(p);
+	sandbox_put(sandbox_foreign(si) ? " of another ABI" : "");
 	sandbox_put("), which the sandbox does not allow; run with --seccomp off and report it\n");
 	_exit(SANDBOX_TRAP_STATUS);
 }
@@ -299,6 +308,7 @@ int sandbox_active(void)
 int sandbox_install(enum sandbox_mode mode, unsigned flags)
 {
 	scmp_filter_ctx ctx;
+	uint32_t action;
 	int r;
 
 	if (mode == SANDBOX_OFF || sandbox_active())
@@ -307,12 +317,16 @@ int sandbox_install(enum sandbox_mode mode, unsigned flags)
 		pr_err("seccomp: SIGSYS handler: %s", strerror(-r));
 		return r;
 	}
-	ctx = seccomp_init(mode == SANDBOX_TRAP ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS);
+	action = mode == SANDBOX_TRAP ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS;
+	ctx = seccomp_init(action);
 	if (!ctx) {
 		pr_err("seccomp: cannot start a filter (libseccomp)");
 		return -ENOMEM;
 	}
 	r = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+	/* i386 (int $0x80) and x32 calls: the same action, not libseccomp's default of killing one thread. */
+	if (!r)
+		r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, action);
 	/* ioctl (KVM_RUN on every exit) is tested first. */
 	if (!r)
 		r = seccomp_syscall_priority(ctx, SCMP_SYS(ioctl), 255);

@@ -213,6 +213,20 @@ static void call_bpf(void)
 	syscall(SYS_bpf, 0, NULL, 0);
 }
 
+/* The same getpid through the i386 entry (int $0x80) and the x32 ABI: other numbers the filter must not miss. */
+static void call_int80(void)
+{
+	long r;
+
+	__asm__ volatile("int $0x80" : "=a"(r) : "a"(20L) : "memory");
+	(void)r;
+}
+
+static void call_x32(void)
+{
+	syscall(0x40000000L | SYS_getpid);
+}
+
 static const struct forbidden forbidden_calls[] = {
 	{ "mount", call_mount },
 	{ "unshare", call_unshare },
@@ -221,6 +235,8 @@ static const struct forbidden forbidden_calls[] = {
 	{ "clone", call_clone_newns },
 	{ "ioctl", call_kvm_create_vm },
 	{ "bpf", call_bpf },
+	{ "int80", call_int80 },
+	{ "x32", call_x32 },
 	{ "execve", call_execve }, /* last: in sanitizer builds it fails with EPERM instead */
 };
 
@@ -269,6 +285,17 @@ static void test_trap_names_the_call(void **state)
 	assert_exited(&res, 128 + SIGSYS);
 	assert_non_null(strstr(res.err, "kite: seccomp: the VM process made syscall mount ("));
 	assert_non_null(strstr(res.err, "run with --seccomp off and report it"));
+	/* Another ABI's call is trapped the same way (not libseccomp's default, a kill). */
+	for (size_t i = 0; i < sizeof(forbidden_calls) / sizeof(forbidden_calls[0]); i++) {
+		if (strcmp(forbidden_calls[i].name, "x32") && strcmp(forbidden_calls[i].name, "int80"))
+			continue;
+		a.f = &forbidden_calls[i];
+		run_child(child_forbidden, &a, &res);
+		assert_exited(&res, 128 + SIGSYS);
+		/* Not named from the native table, which would call i386's getpid (20) writev. */
+		assert_non_null(strstr(res.err, "kite: seccomp: the VM process made syscall ? ("));
+		assert_non_null(strstr(res.err, " of another ABI), which"));
+	}
 }
 
 /* --reboot restart: a new VM may be created; the kernel then says EBADF for fd -1, not the filter. */
