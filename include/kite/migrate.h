@@ -66,7 +66,25 @@ struct migrate_stats {
 	unsigned throttle_pct;
 	bool fd_passed;
 	bool guest_paused;     /* the guest is paused here after a failure (handover unknown) */
-	uint64_t total_ns, setup_ns, downtime_ns, target_downtime_ns;
+	/*
+	 * downtime_ns: the guest paused here until the target confirmed it runs
+	 * there (done received).  sent_ns: paused until the last byte of the
+	 * state was written to the socket, which is how QEMU defines its
+	 * "downtime" (it does not wait for the target).  target_downtime_ns:
+	 * from the target reading stop-copy to its vCPUs resumed.
+	 */
+	uint64_t total_ns, setup_ns, downtime_ns, target_downtime_ns, sent_ns;
+	struct migrate_phases {
+		uint64_t pause_ns;      /* vm_pause: kicks, vCPUs parked, devices quiesced */
+		uint64_t harvest_ns;    /* last dirty-log sync and device-touched pages */
+		uint64_t pages_ns;      /* sending the last pages */
+		uint64_t save_ns;       /* state sections saved (vCPU, devices) */
+		uint64_t state_send_ns; /* the state frame written */
+		uint64_t ready_ns;      /* state sent until ready: transfer and the target's load */
+		uint64_t handover_ns;   /* go written until done read */
+		uint64_t target_load_ns; /* target: state frame read until ready written (0: not told) */
+		uint64_t target_wake_ns; /* target: go read until the vCPUs were resumed (0: not told) */
+	} phases;
 	unsigned nhistory;
 	struct migrate_round history[MIGRATE_HISTORY];
 };

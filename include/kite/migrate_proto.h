@@ -36,7 +36,7 @@ enum mig_type {
 	MIG_STATE,       /* src: the whole state stream */
 	MIG_READY,       /* dst: state loaded, waiting for go */
 	MIG_GO,          /* src: the source will not run the guest again */
-	MIG_DONE,        /* dst: u64 target-side downtime in ns; the guest runs */
+	MIG_DONE,        /* dst: u64 downtime seen there, u64 state load, u64 wake-up (ns); the guest runs */
 	MIG_ERROR,       /* either side: reason; the stream ends */
 	MIG_TYPE_MAX,
 };

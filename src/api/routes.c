@@ -735,6 +735,18 @@ static json_t *api_migrate_rounds(const struct migrate_stats *s)
 	return a;
 }
 
+/* Where the downtime went (docs/migration.md), in ms. */
+static json_t *api_migrate_phases(const struct migrate_stats *s)
+{
+	const struct migrate_phases *p = &s->phases;
+
+	return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "pause_ms", p->pause_ns / 1e6, "harvest_ms",
+			 p->harvest_ns / 1e6, "last_pages_ms", p->pages_ns / 1e6, "state_save_ms", p->save_ns / 1e6,
+			 "state_send_ms", p->state_send_ns / 1e6, "until_ready_ms", p->ready_ns / 1e6,
+			 "target_load_ms", p->target_load_ns / 1e6, "go_to_done_ms", p->handover_ns / 1e6,
+			 "target_wake_ms", p->target_wake_ns / 1e6);
+}
+
 static void api_get_migrate(struct api_context *ctx, struct api_response *resp)
 {
 	struct migrate_stats *s = malloc(sizeof(*s));
@@ -746,7 +758,7 @@ static void api_get_migrate(struct api_context *ctx, struct api_response *resp)
 	}
 	api_json(resp, 200,
 		 json_pack("{s:s, s:s, s:s?, s:i, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:i, s:b, s:b, s:f, s:f, "
-			   "s:f, s:f, s:o}",
+			   "s:f, s:f, s:f, s:o, s:o}",
 			   "status", migrate_status_name(s->status), "destination", s->dest, "error",
 			   s->error[0] ? s->error : NULL, "round", (int)s->round, "memory_bytes", (json_int_t)s->mem_bytes,
 			   "bytes", (json_int_t)s->bytes, "pages", (json_int_t)s->pages, "zero_pages",
@@ -755,7 +767,8 @@ static void api_get_migrate(struct api_context *ctx, struct api_response *resp)
 			   "est_downtime_ms", s->est_downtime_ms, "throttle_pct", (int)s->throttle_pct, "fd_passed",
 			   s->fd_passed, "guest_paused", s->guest_paused, "total_ms", s->total_ns / 1e6, "setup_ms",
 			   s->setup_ns / 1e6, "downtime_ms", s->downtime_ns / 1e6, "target_downtime_ms",
-			   s->target_downtime_ns / 1e6, "rounds", api_migrate_rounds(s)));
+			   s->target_downtime_ns / 1e6, "downtime_sent_ms", s->sent_ns / 1e6, "downtime_phases",
+			   api_migrate_phases(s), "rounds", api_migrate_rounds(s)));
 	free(s);
 }
 

@@ -30,6 +30,8 @@ struct migrate_target {
 	struct state_vm_info info; /* the strings vm->cfg points to */
 	struct migrate_stats st;
 	uint64_t t_start, t_stopcopy;
+	uint64_t load_ns;          /* the state frame read until ready written */
+	uint64_t t_ready, t_go;    /* ready written; the go frame began to arrive */
 	char mem_path[32];         /* /proc/self/fd/N of a passed memfd */
 	unsigned long *written;    /* pages that hold data (mig_pages_apply) */
 	/* After ready: waiting for go on the VM's event loop. */
@@ -246,6 +248,25 @@ static int mig_load_state(struct migrate_target *t, struct vm *vm, struct sbuf *
 	return 0;
 }
 
+/* The state frame: load it, say ready. */
+static int mig_state_ready(struct migrate_target *t, struct vm *vm, struct sbuf *b)
+{
+	uint64_t t0 = now_ns(), t1;
+	int r = mig_load_state(t, vm, b);
+
+	if (r) {
+		mig_send_error(&t->conn, "loading the state: %s (see the target's log)", strerror(-r));
+		return r;
+	}
+	t1 = now_ns();
+	r = mig_send(&t->conn, MIG_READY, NULL, 0);
+	t->t_ready = now_ns();
+	t->load_ns = t->t_ready - t0;
+	pr_debug("migration: stop-copy to state read %.2f ms, state loaded in %.2f ms, ready written in %.2f ms",
+		 t->t_stopcopy ? (t0 - t->t_stopcopy) / 1e6 : 0.0, (t1 - t0) / 1e6, (now_ns() - t1) / 1e6);
+	return r;
+}
+
 /* Frames until the state is loaded and the target said ready. */
 static int mig_recv_stream(struct migrate_target *t, struct vm *vm)
 {
@@ -279,12 +300,7 @@ static int mig_recv_stream(struct migrate_target *t, struct vm *vm)
 			t->t_stopcopy = now_ns();
 			break;
 		case MIG_STATE:
-			r = mig_load_state(t, vm, &b);
-			if (r) {
-				mig_send_error(&t->conn, "loading the state: %s (see the target's log)", strerror(-r));
-				return r;
-			}
-			return mig_send(&t->conn, MIG_READY, NULL, 0);
+			return mig_state_ready(t, vm, &b);
 		case MIG_ERROR:
 			why = sbuf_get_str(&b, 240);
 			pr_err("migration: the source ended it: %s", why ? why : "(no reason)");
@@ -372,18 +388,23 @@ fail:
 /* The guest runs here from now on: resume it, confirm, let the caller serve it. */
 static void mig_target_go(struct migrate_target *t)
 {
-	uint64_t down;
+	uint64_t down, wake;
 	struct sbuf b;
 
 	vm_resume(t->vm);
 	down = t->t_stopcopy ? now_ns() - t->t_stopcopy : 0;
+	wake = now_ns() - t->t_go;
 	t->st.target_downtime_ns = down;
 	t->st.total_ns = now_ns() - t->t_start;
 	sbuf_init(&b);
 	sbuf_put_u64(&b, down);
+	sbuf_put_u64(&b, t->load_ns);
+	sbuf_put_u64(&b, wake);
 	if (!b.err && mig_send(&t->conn, MIG_DONE, b.data, b.len))
 		pr_warn("migration: the source did not get the confirmation (the guest runs here)");
 	sbuf_free(&b);
+	pr_debug("migration: go read %.2f ms after ready, vCPUs resumed %.2f ms after go, done written %.2f ms after go",
+		 (t->t_go - t->t_ready) / 1e6, wake / 1e6, (now_ns() - t->t_go) / 1e6);
 	pr_info("migration: the guest runs here (%.1f ms downtime seen from the target, %.1f MiB received, %u rounds)",
 		down / 1e6, t->st.bytes / (double)MiB, t->st.round);
 	if (t->on_run)
@@ -415,6 +436,7 @@ static void mig_target_on_frame(void *opaque, uint32_t events)
 	struct sbuf b;
 	int r;
 
+	t->t_go = now_ns();
 	mig_set_timeout(&t->conn, 1000); /* the rest of a frame that has begun */
 	r = mig_recv(&t->conn, &type, &b);
 	if (!r && type == MIG_GO) {

@@ -466,13 +466,14 @@ static int mig_rounds(struct migration *m)
 	}
 }
 
-/* Every section of the VM (paused), as one stream. */
-static int mig_send_state(struct migration *m)
+/* Every section of the VM (paused), as one stream; the save and the send timed apart. */
+static int mig_send_state(struct migration *m, struct migrate_phases *ph)
 {
 	struct state_registry reg;
 	uint32_t fmt = STATE_MEM_STREAM;
 	struct sbuf out;
 	struct state_sink sink = { state_sbuf_write, &out };
+	uint64_t t = now_ns();
 	int r;
 
 	state_registry_init(&reg);
@@ -483,10 +484,13 @@ static int mig_send_state(struct migration *m)
 	if (!r)
 		r = out.err;
 	state_registry_free(&reg);
+	ph->save_ns = now_ns() - t;
 	if (r) {
 		mig_error(m, "saving the VM state: %s", strerror(-r));
 	} else {
+		t = now_ns();
 		r = mig_send(&m->conn, MIG_STATE, out.data, out.len);
+		ph->state_send_ns = now_ns() - t;
 	}
 	sbuf_free(&out);
 	return r;
@@ -497,57 +501,58 @@ static void mig_commit_cb(struct migration *m, void *arg)
 	m->committed = *(bool *)arg;
 }
 
-/* Pause, the last pages and the state, then the handover. */
-static int mig_stop_and_copy(struct migration *m, bool memfd, uint64_t *t_pause)
+static void mig_downtime_cb(struct migration *m, void *arg)
 {
-	struct mig_round_ctx rc = { .bytes0 = m->conn.bytes_out };
-	struct sbuf in;
-	int r;
+	const struct migrate_stats *d = arg;
 
-	mig_throttle_end(m);
-	mig_set_status(m, MIGRATE_STOP_COPY);
-	*t_pause = rc.t0 = now_ns();
-	if (vm_get_state(m->vm) == VM_RUNNING) {
-		r = vm_pause(m->vm);
-		if (r) {
-			mig_error(m, "cannot pause the VM: %s", strerror(-r));
-			return r;
-		}
-		m->paused_by_us = true;
-	}
-	pr_debug("migration: paused in %.2f ms", (now_ns() - *t_pause) / 1e6);
-	r = mig_send(&m->conn, MIG_STOPCOPY, NULL, 0);
-	if (!r && !memfd) {
-		r = mig_dirty_sync(&m->dirty);
-		if (!r) {
-			struct mig_round_end e = { .round = m->st.round + 1 };
+	m->st.downtime_ns = d->downtime_ns;
+	m->st.sent_ns = d->sent_ns;
+	m->st.target_downtime_ns = d->target_downtime_ns;
+	m->st.phases = d->phases;
+}
 
-			mig_dirty_add_devices(&m->dirty);
-			e.h.pages = mig_dirty_count(&m->dirty);
-			r = mig_send_dirty(m, &rc);
-			e.h.bytes = m->conn.bytes_out - rc.bytes0;
-			e.h.ns = now_ns() - rc.t0;
-			mig_update(m, mig_round_end_cb, &e);
-		}
-	}
-	pr_debug("migration: last pages sent at %.2f ms", (now_ns() - *t_pause) / 1e6);
-	if (!r)
-		r = mig_send_state(m);
+/* The last dirty pages: the guest is paused, so what is read now is final. */
+static int mig_last_pages(struct migration *m, struct mig_round_ctx *rc, struct migrate_phases *ph)
+{
+	struct mig_round_end e = { .round = m->st.round + 1 };
+	uint64_t t = now_ns();
+	int r = mig_dirty_sync(&m->dirty);
+
 	if (r)
 		return r;
-	pr_debug("migration: state sent at %.2f ms", (now_ns() - *t_pause) / 1e6);
+	mig_dirty_add_devices(&m->dirty);
+	e.h.pages = mig_dirty_count(&m->dirty);
+	ph->harvest_ns = now_ns() - t;
+	t = now_ns();
+	r = mig_send_dirty(m, rc);
+	ph->pages_ns = now_ns() - t;
+	e.h.bytes = m->conn.bytes_out - rc->bytes0;
+	e.h.ns = now_ns() - rc->t0;
+	mig_update(m, mig_round_end_cb, &e);
+	return r;
+}
+
+/* Ready, go, done: the handover.  d gets the downtimes as the source sees them. */
+static int mig_handover(struct migration *m, uint64_t t_pause, struct migrate_stats *d)
+{
+	struct migrate_phases *ph = &d->phases;
+	struct sbuf in;
+	uint64_t t = now_ns();
+	int r;
+
 	r = mig_expect(m, MIG_READY, MIG_READY_TIMEOUT_MS, &in, "while loading the state");
 	if (r)
 		return r;
 	if (mig_cancelled(m))
 		return -ECANCELED;
-	pr_debug("migration: target ready at %.2f ms", (now_ns() - *t_pause) / 1e6);
+	ph->ready_ns = now_ns() - t;
 	/*
 	 * The point of no return: from here on the guest belongs to the target.
 	 * A go that could not be written (16 bytes go whole or not at all) never
 	 * reached it: the guest is still ours.
 	 */
 	mig_update(m, mig_commit_cb, &(bool){ true });
+	t = now_ns();
 	r = mig_send(&m->conn, MIG_GO, NULL, 0);
 	if (r) {
 		mig_update(m, mig_commit_cb, &(bool){ false });
@@ -555,13 +560,67 @@ static int mig_stop_and_copy(struct migration *m, bool memfd, uint64_t *t_pause)
 		return r;
 	}
 	r = mig_expect(m, MIG_DONE, MIG_READY_TIMEOUT_MS, &in, "after the handover");
-	if (!r) {
-		uint64_t tdown = sbuf_get_u64(&in);
+	if (r)
+		return r;
+	/* Stamped here: what follows (dirty logging off, the report) happens while the target runs the guest. */
+	d->downtime_ns = now_ns() - t_pause;
+	ph->handover_ns = now_ns() - t;
+	d->target_downtime_ns = sbuf_get_u64(&in);
+	ph->target_load_ns = sbuf_get_u64(&in);
+	ph->target_wake_ns = sbuf_get_u64(&in);
+	if (in.err) /* a target that tells only its downtime */
+		ph->target_load_ns = ph->target_wake_ns = 0;
+	return 0;
+}
 
-		pthread_mutex_lock(&m->lock);
-		m->st.target_downtime_ns = tdown;
-		pthread_mutex_unlock(&m->lock);
+static void mig_log_phases(const struct migrate_stats *d)
+{
+	const struct migrate_phases *p = &d->phases;
+
+	pr_debug("migration: downtime %.2f ms (QEMU's definition, until the state was sent: %.2f ms): pause %.2f, "
+		 "dirty harvest %.2f, last pages %.2f, state save %.2f, state send %.2f, until ready %.2f "
+		 "(target load %.2f), go to done %.2f (target wake-up %.2f)",
+		 d->downtime_ns / 1e6, d->sent_ns / 1e6, p->pause_ns / 1e6, p->harvest_ns / 1e6, p->pages_ns / 1e6,
+		 p->save_ns / 1e6, p->state_send_ns / 1e6, p->ready_ns / 1e6, p->target_load_ns / 1e6,
+		 p->handover_ns / 1e6, p->target_wake_ns / 1e6);
+}
+
+/* Pause, the last pages and the state, then the handover. */
+static int mig_stop_and_copy(struct migration *m, bool memfd, uint64_t *t_pause)
+{
+	struct mig_round_ctx rc = { .bytes0 = m->conn.bytes_out };
+	struct migrate_stats *d = calloc(1, sizeof(*d));
+	int r;
+
+	if (!d)
+		return -ENOMEM;
+	mig_throttle_end(m);
+	mig_set_status(m, MIGRATE_STOP_COPY);
+	*t_pause = rc.t0 = now_ns();
+	if (vm_get_state(m->vm) == VM_RUNNING) {
+		r = vm_pause(m->vm);
+		if (r) {
+			mig_error(m, "cannot pause the VM: %s", strerror(-r));
+			goto out;
+		}
+		m->paused_by_us = true;
 	}
+	d->phases.pause_ns = now_ns() - *t_pause;
+	r = mig_send(&m->conn, MIG_STOPCOPY, NULL, 0);
+	if (!r && !memfd)
+		r = mig_last_pages(m, &rc, &d->phases);
+	if (!r)
+		r = mig_send_state(m, &d->phases);
+	if (r)
+		goto out;
+	d->sent_ns = now_ns() - *t_pause;
+	r = mig_handover(m, *t_pause, d);
+	if (!r) {
+		mig_update(m, mig_downtime_cb, d);
+		mig_log_phases(d);
+	}
+out:
+	free(d);
 	return r;
 }
 
@@ -637,9 +696,9 @@ static void mig_report(struct migration *m)
 {
 	const struct migrate_stats *s = &m->st;
 
-	pr_info("migration to %s completed: %.1f ms total, downtime %.2f ms (target %.2f ms), %u rounds, "
-		"%.1f MiB sent, %llu pages (%llu zero)%s",
-		s->dest, s->total_ns / 1e6, s->downtime_ns / 1e6, s->target_downtime_ns / 1e6, s->round,
+	pr_info("migration to %s completed: %.1f ms total, downtime %.2f ms (target %.2f ms, until sent %.2f ms), "
+		"%u rounds, %.1f MiB sent, %llu pages (%llu zero)%s",
+		s->dest, s->total_ns / 1e6, s->downtime_ns / 1e6, s->target_downtime_ns / 1e6, s->sent_ns / 1e6, s->round,
 		s->bytes / (double)MiB, (unsigned long long)s->pages, (unsigned long long)s->zero_pages,
 		s->fd_passed ? ", memory passed as a memfd" : "");
 }
@@ -662,18 +721,21 @@ static void mig_linger(struct migration *m)
 static void *mig_thread(void *arg)
 {
 	struct migration *m = arg;
-	uint64_t t0 = m->t_start, t_pause = 0;
+	uint64_t t0 = m->t_start, t_pause = 0, t_stop;
 	int r;
 
 	r = mig_run(m, &t_pause);
 	if (r && !m->st.error[0])
 		mig_peer_reason(m);
+	t_stop = now_ns();
 	mig_throttle_end(m);
 	mig_dirty_stop(&m->dirty);
+	/* After done this no longer counts as downtime (it used to: ~1-4 ms of slot updates under load). */
+	pr_debug("migration: dirty logging off in %.2f ms", (now_ns() - t_stop) / 1e6);
 	pthread_mutex_lock(&m->lock);
 	m->st.bytes = m->conn.bytes_out;
 	m->st.total_ns = now_ns() - t0;
-	if (t_pause)
+	if (t_pause && !m->st.downtime_ns) /* a failure after the pause: until the guest is given back */
 		m->st.downtime_ns = now_ns() - t_pause;
 	if (!r) {
 		m->st.status = MIGRATE_COMPLETED;
