@@ -121,16 +121,16 @@ struct migrate_target;
 /*
  * Waits for one migration, creates vm from the source's configuration
  * (cfg_check may refuse it: return -errno after writing a reason), loads
- * memory and state and says ready.  On 0 the VM is loaded: arm *t, then
- * vm_start_paused + vm_run; on failure the VM does not exist and a message
- * was printed.
+ * memory and state and says ready.  On 0 the VM is loaded, its vCPU
+ * threads started and parked (vm_start_vcpus_parked): arm *t, then vm_run; on
+ * failure the VM does not exist and a message was printed.
  */
 typedef int (*migrate_cfg_check_fn)(void *opaque, struct vm_config *cfg, char *reason, unsigned len);
 int migrate_receive(struct vm *vm, const struct migrate_incoming *in, migrate_cfg_check_fn check, void *opaque,
 		    struct migrate_target **t);
 /*
- * Waits for "go" on vm's event loop (the vCPUs are started and parked
- * meanwhile, so go costs only their wake-up): then resumes the VM, confirms
+ * Waits for "go" on vm's event loop (the vCPU threads were started parked
+ * before the first page, so go costs only their wake-up): then resumes the VM, confirms
  * with the target-side downtime and calls on_run (loop thread).  Anything
  * else, or 30 s without go, stops the VM before it ran (STOP_FAILURE).
  */

@@ -97,6 +97,13 @@ void vm_detach_teardown(struct vm *vm);
 
 /* Before vm_run: the VM starts Paused, no guest instruction run (vm_resume starts it). */
 void vm_start_paused(struct vm *vm);
+/*
+ * vm_start_paused, and the vCPU threads started now, parked, ahead of vm_run
+ * (a migration target: their start is then no part of the downtime).  A VM
+ * that never gets to vm_run must then go through vm_stop_vcpus before vm_destroy.
+ */
+int vm_start_vcpus_parked(struct vm *vm);
+void vm_stop_vcpus(struct vm *vm, const char *why);
 /* Parks every vCPU outside KVM_RUN (blocking until they are); idempotent. */
 int vm_pause(struct vm *vm);
 int vm_resume(struct vm *vm);

@@ -369,6 +369,12 @@ int migrate_receive(struct vm *vm, const struct migrate_incoming *in, migrate_cf
 		mig_send_error(&t->conn, "the target could not prepare the VM: %s", strerror(-r));
 		goto fail;
 	}
+	/* Threads made and parked now, while pages arrive: waiting for them after ready cost 0.1-12 ms of downtime. */
+	r = vm_start_vcpus_parked(vm);
+	if (r) {
+		mig_send_error(&t->conn, "the target could not start the vCPU threads: %s", strerror(-r));
+		goto fail;
+	}
 	r = mig_recv_stream(t, vm);
 	if (r)
 		goto fail;
@@ -378,8 +384,10 @@ int migrate_receive(struct vm *vm, const struct migrate_incoming *in, migrate_cf
 	*out = t;
 	return 0;
 fail:
-	if (created)
+	if (created) {
+		vm_stop_vcpus(vm, "the migration failed");
 		vm_destroy(vm);
+	}
 	pr_err("migration failed; nothing of it is kept here");
 	mig_target_free(t);
 	return r ? r : -EPROTO;

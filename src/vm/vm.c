@@ -346,6 +346,27 @@ void vm_start_paused(struct vm *vm)
 	pthread_mutex_unlock(&vm->lock);
 }
 
+int vm_start_vcpus_parked(struct vm *vm)
+{
+	int r = 0;
+
+	vm_start_paused(vm);
+	for (unsigned i = 0; !r && i < vm->ncpus; i++)
+		if (!vm->vcpus[i].thread_started)
+			r = vcpu_start(&vm->vcpus[i]);
+	return r;
+}
+
+void vm_stop_vcpus(struct vm *vm, const char *why)
+{
+	vm_request_stop(vm, STOP_FAILURE, 0, why);
+	for (unsigned i = 0; i < vm->ncpus; i++) {
+		if (vm->vcpus[i].thread_started)
+			pthread_join(vm->vcpus[i].thread, NULL);
+		vm->vcpus[i].thread_started = false;
+	}
+}
+
 int vm_pause(struct vm *vm)
 {
 	int r;
@@ -431,6 +452,8 @@ int vm_run(struct vm *vm)
 	if (r)
 		vm_request_stop(vm, STOP_FAILURE, 0, "cannot install the seccomp sandbox");
 	for (unsigned i = 0; !r && i < vm->ncpus; i++) {
+		if (vm->vcpus[i].thread_started) /* vm_start_vcpus_parked */
+			continue;
 		r = vcpu_start(&vm->vcpus[i]);
 		if (r) {
 			vm_request_stop(vm, STOP_FAILURE, 0, "cannot start a vCPU thread");
