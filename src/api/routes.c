@@ -796,6 +796,11 @@ static void api_execute_no_vm(struct api_context *ctx, const struct api_call *ca
 			 json_pack("{s:s, s:s, s:s, s:s}", "id", ctx->id ? ctx->id : "", "state", "Not started",
 				   "vmm_version", KITE_VERSION, "app_name", "kite"));
 		return;
+	case API_GET_KITE_VM: /* kite ls and kite info show a waiting kite as such */
+		api_json(resp, 200,
+			 json_pack("{s:s, s:i, s:s, s:s, s:s}", "name", ctx->id ? ctx->id : "", "pid", (int)getpid(),
+				   "state", "Not started", "version", KITE_VERSION, "api_socket", ctx->socket_path));
+		return;
 	case API_PUT_SNAPSHOT_LOAD:
 		if (!ctx->load) {
 			api_fault(resp, 400, "this kite cannot load a snapshot");
