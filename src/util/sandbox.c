@@ -341,6 +341,9 @@ int sandbox_install(enum sandbox_mode mode, unsigned flags)
 		pr_err("seccomp: loading the filter on every thread: %s", strerror(-r));
 	else
 		__atomic_store_n(&sandbox_installed, true, __ATOMIC_RELEASE);
+	if (!r)
+		pr_debug("seccomp: sandbox %s on every thread%s", sandbox_mode_name(mode),
+			 mode == SANDBOX_ON ? " (a call outside it kills kite; --seccomp trap names it)" : "");
 out:
 	seccomp_release(ctx);
 	return r;
