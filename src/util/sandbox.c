@@ -342,7 +342,7 @@ int sandbox_install(enum sandbox_mode mode, unsigned flags)
 	else
 		__atomic_store_n(&sandbox_installed, true, __ATOMIC_RELEASE);
 	if (!r)
-		pr_debug("seccomp: sandbox %s on every thread%s", sandbox_mode_name(mode),
+		pr_debug("seccomp: sandbox in place on every thread, mode %s%s", sandbox_mode_name(mode),
 			 mode == SANDBOX_ON ? " (a call outside it kills kite; --seccomp trap names it)" : "");
 out:
 	seccomp_release(ctx);
