@@ -27,6 +27,23 @@ const struct cli_command *cli_find(const char *name);
 /* Prints "kite CMD: <message>" and a hint to stderr; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/*
+ * SIGINT, SIGTERM and SIGHUP through a signalfd on a VM's event loop
+ * (src/cli/signals.c).  cli_stop_signals fills the set the caller blocks;
+ * open makes the fd (before a sandbox forbids it), attach watches it once
+ * the VM exists.
+ */
+#include <signal.h>
+struct vm;
+struct cli_signals {
+	int fd;
+	struct vm *vm;
+};
+void cli_stop_signals(sigset_t *set);
+int cli_signals_open(struct cli_signals *s, const sigset_t *set);
+void cli_signals_attach(struct cli_signals *s, struct vm *vm);
+void cli_signals_close(struct cli_signals *s);
+
 int cmd_run(int argc, char **argv);
 int cmd_host(int argc, char **argv);
 int cmd_help(int argc, char **argv);

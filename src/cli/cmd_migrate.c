@@ -153,8 +153,8 @@ static void migrate_print_report(json_t *j)
 		printf("  reason:         %s\n", jstr(j, "error"));
 	printf("  total time:     %.1f ms (setup %.1f ms)\n", jnum(j, "total_ms"), jnum(j, "setup_ms"));
 	if (!strcmp(jstr(j, "status"), "completed"))
-		printf("  downtime:       %.2f ms at the source, %.2f ms at the target\n", jnum(j, "downtime_ms"),
-		       jnum(j, "target_downtime_ms"));
+		printf("  downtime:       %.2f ms at the source (until sent, as QEMU counts: %.2f ms), %.2f ms at the "
+		       "target\n", jnum(j, "downtime_ms"), jnum(j, "downtime_sent_ms"), jnum(j, "target_downtime_ms"));
 	printf("  rounds:         %d%s\n", (int)jnum(j, "round"), json_is_true(json_object_get(j, "fd_passed")) ?
 						       " (memory passed as a file descriptor)" : "");
 	printf("  sent:           %.1f MiB, %.0f pages (%.0f zero) of %.0f MiB RAM\n", jnum(j, "bytes") / MiB,
@@ -272,7 +272,7 @@ struct incoming_ctx {
 	struct api_server *api;
 	struct vm *vm;
 	sigset_t sigs;
-	struct incoming_signals *is;
+	struct cli_signals *is;
 };
 
 static int incoming_check(void *opaque, struct vm_config *cfg, char *why, unsigned len)
@@ -288,23 +288,6 @@ static int incoming_check(void *opaque, struct vm_config *cfg, char *why, unsign
 	return r;
 }
 
-struct incoming_signals {
-	int fd;
-	struct vm *vm;
-};
-
-static void incoming_on_signal(void *opaque, uint32_t events)
-{
-	struct incoming_signals *s = opaque;
-	struct signalfd_siginfo si;
-	char detail[64];
-
-	if (read(s->fd, &si, sizeof(si)) != sizeof(si))
-		return;
-	snprintf(detail, sizeof(detail), "stopped by %s", strsignal(si.ssi_signo));
-	vm_request_stop(s->vm, STOP_USER, 0, detail);
-}
-
 /*
  * The VM exists, no page has arrived: termination signals go to its loop from
  * now on, and this host's sandbox goes in here rather than in vm_run, where
@@ -315,9 +298,7 @@ static int incoming_created(void *opaque, struct vm *vm)
 	struct incoming_ctx *x = opaque;
 
 	pthread_sigmask(SIG_BLOCK, &x->sigs, NULL);
-	x->is->vm = vm;
-	if (x->is->fd < 0 || event_loop_add(vm->loop, x->is->fd, EPOLLIN, incoming_on_signal, x->is) < 0)
-		pr_warn("signals will not stop the VM cleanly: %s", strerror(errno));
+	cli_signals_attach(x->is, vm);
 	vm->cfg.seccomp = x->cfg->seccomp; /* this host's policy, not the source's */
 	return sandbox_install(vm->cfg.seccomp, 0);
 }
@@ -333,7 +314,7 @@ static void incoming_running(void *opaque)
 
 int migrate_incoming_run(const struct vm_config *cfg)
 {
-	struct incoming_signals is = { .fd = -1 };
+	struct cli_signals is;
 	struct incoming_ctx x = { .cfg = cfg, .is = &is };
 	struct migrate_incoming in = {
 		.addr = cfg->incoming_addr, .serial = cfg->serial, .api_path = cfg->api_path, .created = incoming_created,
@@ -348,15 +329,11 @@ int migrate_incoming_run(const struct vm_config *cfg)
 	in.name = strcmp(cfg->name, defname) ? cfg->name : NULL;
 	signal(SIGPIPE, SIG_IGN);
 	/* Until the VM exists, Ctrl-C simply ends the wait; the fd is made now, before the sandbox. */
-	sigemptyset(&x.sigs);
-	sigaddset(&x.sigs, SIGINT);
-	sigaddset(&x.sigs, SIGTERM);
-	sigaddset(&x.sigs, SIGHUP);
-	is.fd = signalfd(-1, &x.sigs, SFD_CLOEXEC | SFD_NONBLOCK);
+	cli_stop_signals(&x.sigs);
+	cli_signals_open(&is, &x.sigs);
 	r = migrate_receive(&vm, &in, incoming_check, &x, &t);
 	if (r) {
-		if (is.fd >= 0)
-			close(is.fd);
+		cli_signals_close(&is);
 		api_server_close(x.api);
 		return EXIT_FAILURE_VM;
 	}
@@ -376,8 +353,7 @@ int migrate_incoming_run(const struct vm_config *cfg)
 	vm_detach_teardown(&vm);
 	vm_destroy(&vm);
 	migrate_target_free(t);
-	if (is.fd >= 0)
-		close(is.fd);
+	cli_signals_close(&is);
 	api_server_close(x.api);
 	return status;
 }

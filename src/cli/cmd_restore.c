@@ -50,23 +50,6 @@ static int restore_serial(const char *s, struct serial_config *sc)
 	return 0;
 }
 
-struct restore_signals {
-	int fd;
-	struct vm *vm;
-};
-
-static void restore_on_signal(void *opaque, uint32_t events)
-{
-	struct restore_signals *s = opaque;
-	struct signalfd_siginfo si;
-	char detail[64];
-
-	if (read(s->fd, &si, sizeof(si)) != sizeof(si))
-		return;
-	snprintf(detail, sizeof(detail), "stopped by %s", strsignal(si.ssi_signo));
-	vm_request_stop(s->vm, STOP_USER, 0, detail);
-}
-
 /*
  * kite clone: every clone restores first and its guest starts when all are
  * ready (the parent closes the pipe), so that spinning guests do not take
@@ -84,12 +67,11 @@ static void restore_wait_go(int fd)
 /* The VM is restored: serve it, run it, report how it ended. */
 static int restore_serve(struct vm *vm, struct api_server *api, sigset_t *sigs, const struct restore_args *a)
 {
-	struct restore_signals rs = { .vm = vm };
+	struct cli_signals rs;
 	int status;
 
-	rs.fd = signalfd(-1, sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (rs.fd < 0 || event_loop_add(vm->loop, rs.fd, EPOLLIN, restore_on_signal, &rs) < 0)
-		pr_warn("signals will not stop the VM cleanly: %s", strerror(errno));
+	cli_signals_open(&rs, sigs);
+	cli_signals_attach(&rs, vm);
 	if (api && api_server_attach(api, vm))
 		vm_request_stop(vm, STOP_FAILURE, 0, "the control socket cannot be served");
 	/*
@@ -112,8 +94,7 @@ static int restore_serve(struct vm *vm, struct api_server *api, sigset_t *sigs, 
 		pr_info("%s", vm->stop_detail);
 	vm_detach_teardown(vm);
 	vm_destroy(vm);
-	if (rs.fd >= 0)
-		close(rs.fd);
+	cli_signals_close(&rs);
 	return status;
 }
 
@@ -138,10 +119,7 @@ int restore_run(const struct restore_args *a)
 		restore_serial(a->serial, &img.info.cfg.serial); /* checked by the caller */
 	img.info.cfg.api_path = a->api_path;
 	img.info.cfg.seccomp = a->seccomp;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
+	cli_stop_signals(&sigs);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	r = api_server_open_default(&api, a->api_path, img.info.cfg.name);

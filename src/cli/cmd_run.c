@@ -332,23 +332,6 @@ int run_parse_args(int argc, char **argv, struct vm_config *cfg)
 	return 0;
 }
 
-struct run_signals {
-	int fd;
-	struct vm *vm;
-};
-
-static void run_on_signal(void *opaque, uint32_t events)
-{
-	struct run_signals *s = opaque;
-	struct signalfd_siginfo si;
-	char detail[64];
-
-	if (read(s->fd, &si, sizeof(si)) != sizeof(si))
-		return;
-	snprintf(detail, sizeof(detail), "stopped by %s", strsignal(si.ssi_signo));
-	vm_request_stop(s->vm, STOP_USER, 0, detail);
-}
-
 static void run_report(const struct vm *vm)
 {
 	switch (vm->stop) {
@@ -368,7 +351,7 @@ static void run_report(const struct vm *vm)
 /* One boot of the VM; returns the process exit status, or -1 to boot again (--reboot restart). */
 static int run_once(const struct vm_config *cfg, sigset_t *sigs, struct api_server *api)
 {
-	struct run_signals rs;
+	struct cli_signals rs;
 	struct vm vm;
 	int r, status;
 
@@ -380,10 +363,8 @@ static int run_once(const struct vm_config *cfg, sigset_t *sigs, struct api_serv
 		vm_destroy(&vm);
 		return EXIT_OK;
 	}
-	rs.vm = &vm;
-	rs.fd = signalfd(-1, sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (rs.fd < 0 || event_loop_add(vm.loop, rs.fd, EPOLLIN, run_on_signal, &rs) < 0)
-		pr_warn("signals will not stop the VM cleanly: %s", strerror(errno));
+	cli_signals_open(&rs, sigs);
+	cli_signals_attach(&rs, &vm);
 	if (api && api_server_attach(api, &vm))
 		vm_request_stop(&vm, STOP_FAILURE, 0, "the control socket cannot be served");
 	vm_run(&vm);
@@ -396,8 +377,7 @@ static int run_once(const struct vm_config *cfg, sigset_t *sigs, struct api_serv
 	else
 		vm_detach_teardown(&vm);
 	vm_destroy(&vm);
-	if (rs.fd >= 0)
-		close(rs.fd);
+	cli_signals_close(&rs);
 	return status;
 }
 
@@ -474,12 +454,11 @@ static int run_load(void *opaque, const struct api_snapshot *sn, char *why, size
 static int run_loaded(struct run_waiter *w, sigset_t *sigs, struct api_server *api)
 {
 	struct vm *vm = &w->vm;
-	struct run_signals rs = { .vm = vm };
+	struct cli_signals rs;
 	int status;
 
-	rs.fd = signalfd(-1, sigs, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (rs.fd < 0 || event_loop_add(vm->loop, rs.fd, EPOLLIN, run_on_signal, &rs) < 0)
-		pr_warn("signals will not stop the VM cleanly: %s", strerror(errno));
+	cli_signals_open(&rs, sigs);
+	cli_signals_attach(&rs, vm);
 	if (!w->resume)
 		vm_start_paused(vm);
 	if (api_server_attach(api, vm))
@@ -490,8 +469,7 @@ static int run_loaded(struct run_waiter *w, sigset_t *sigs, struct api_server *a
 	run_report(vm);
 	vm_detach_teardown(vm);
 	vm_destroy(vm);
-	if (rs.fd >= 0)
-		close(rs.fd);
+	cli_signals_close(&rs);
 	return status;
 }
 
@@ -596,10 +574,7 @@ int cmd_run(int argc, char **argv)
 	if (cfg.incoming_addr)
 		return migrate_incoming_run(&cfg); /* src/cli/cmd_migrate.c */
 	/* Termination signals arrive on the event loop (signalfd), so every thread blocks them. */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGHUP);
+	cli_stop_signals(&sigs);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	/* Before the VM exists: a name in use costs nothing (exit 2, like any usage error). */

@@ -81,14 +81,14 @@ test_seccomp_default_filters_every_thread() {
 # (files created, fsynced, renamed), stats, then a restore that runs under it.
 test_seccomp_pause_snapshot_restore() {
 	sbx_setup || return
-	sbx_start s "mem_mb=8 print_ms=50 rounds=300" --seccomp on || return
+	sbx_start s "mem_mb=8 print_ms=50 rounds=2000" --seccomp on || return
 	"$KITE" pause s && "$KITE" resume s || { fail "pause/resume under the filter"; return 1; }
 	"$KITE" stats s >/dev/null && "$KITE" info s >/dev/null || { fail "stats/info under the filter"; return 1; }
 	"$KITE" snapshot s "$TMP/snap" || { cat "$TMP/s.log"; fail "kite snapshot under the filter"; return 1; }
 	kill -0 "$SBX_PID_s" 2>/dev/null || { cat "$TMP/s.log"; fail "the VM died during the snapshot"; return 1; }
 	kill "$SBX_PID_s"
 	expect_status 1 "$KITE" restore "$TMP/snap" --name r --serial "file:$TMP/r.out" --seccomp on || return
-	expect_in "$TMP/r.out" "dirty: done after 300 rounds" || return
+	expect_in "$TMP/r.out" "dirty: done after 2000 rounds" || return
 	! grep -q "expected" "$TMP/r.out" || fail "the restored guest found a bad checksum"
 }
 
