@@ -43,6 +43,8 @@ int boot_data_string(struct boot_ctx *c, const char *s, uint64_t max, uint64_t *
 int boot_place_initrd(struct boot_ctx *c, uint64_t min, uint64_t max, bool top_down, uint64_t *gpa);
 /* Writes kite's GDT (null, null, BOOT_GDT_CS, BOOT_GDT_DS) and a boot stack; fills entry->gdt_*, rsp. */
 int boot_write_gdt_stack(struct boot_ctx *c, bool long_mode);
+/* -EINVAL with a message naming the file unless `entry` lies in the loaded kernel. */
+int boot_check_entry(const struct boot_ctx *c, uint64_t entry, const char *what);
 /* Reserves a kernel range the file asks for; the error names what is wrong. */
 int boot_reserve_kernel(struct boot_ctx *c, uint64_t addr, uint64_t size, const char *what);
 

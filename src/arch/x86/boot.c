@@ -146,6 +146,15 @@ int boot_place_initrd(struct boot_ctx *c, uint64_t min, uint64_t max, bool top_d
 	return 0;
 }
 
+int boot_check_entry(const struct boot_ctx *c, uint64_t entry, const char *what)
+{
+	if (entry >= c->entry->kernel_start && entry < c->entry->kernel_end)
+		return 0;
+	pr_err("%s: %s %#llx is outside the loaded kernel [%#llx, %#llx)", c->path, what, (unsigned long long)entry,
+	       (unsigned long long)c->entry->kernel_start, (unsigned long long)c->entry->kernel_end);
+	return -EINVAL;
+}
+
 int boot_write_gdt_stack(struct boot_ctx *c, bool long_mode)
 {
 	uint64_t gdt[4] = {

@@ -244,14 +244,10 @@ int multiboot_load(struct boot_ctx *c)
 		pr_err("%s: Multiboot kernel is not ELF and its header has no load addresses (flag 16)", c->path);
 		return -EINVAL;
 	}
+	if (!r)
+		r = boot_check_entry(c, entry, "entry point");
 	if (r)
 		return r;
-	if (entry < c->entry->kernel_start || entry >= c->entry->kernel_end) {
-		pr_err("%s: entry point %#llx is outside the loaded kernel [%#llx, %#llx)", c->path,
-		       (unsigned long long)entry, (unsigned long long)c->entry->kernel_start,
-		       (unsigned long long)c->entry->kernel_end);
-		return -EINVAL;
-	}
 	r = write_info(c, &info);
 	if (!r)
 		r = boot_write_gdt_stack(c, false);

@@ -97,12 +97,8 @@ int pvh_load(struct boot_ctx *c)
 	boot_elf_close(&e);
 	if (r)
 		return -EINVAL;
-	if (entry < c->entry->kernel_start || entry >= c->entry->kernel_end) {
-		pr_err("%s: PVH entry point %#llx is outside the loaded kernel [%#llx, %#llx)", c->path,
-		       (unsigned long long)entry, (unsigned long long)c->entry->kernel_start,
-		       (unsigned long long)c->entry->kernel_end);
+	if (boot_check_entry(c, entry, "PVH entry point"))
 		return -EINVAL;
-	}
 	r = write_start_info(c, &info);
 	if (!r)
 		r = boot_write_gdt_stack(c, false);
