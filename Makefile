@@ -95,8 +95,10 @@ test-linux-bzimage: all
 fuzz: deps
 	tests/fuzz/run
 
+# One JSON array on stdout and in build/bench/results.json (make's own lines go to stdout too: use the file).
 bench: all $(BENCH_BINS)
-	bench/run-all
+	@mkdir -p $(BUILD)/bench
+	@bench/run-all | tee $(BUILD)/bench/results.json
 
 install: kite
 	install -D -m 0755 $(BUILD)/kite $(DESTDIR)$(PREFIX)/bin/kite
