@@ -31,6 +31,12 @@ const char *sandbox_mode_name(enum sandbox_mode mode);
  * with a message.
  */
 int sandbox_install(enum sandbox_mode mode, unsigned flags);
+/*
+ * Starts compiling the filter of (mode, flags) on a thread of its own, so
+ * that sandbox_install later only loads it.  Optional; safe to call once
+ * or more (later calls do nothing).
+ */
+void sandbox_prepare(enum sandbox_mode mode, unsigned flags);
 
 /* Whether kite's filter is in place in this process (an outer one, a container's, does not count). */
 int sandbox_active(void);

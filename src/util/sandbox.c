@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <linux/fs.h>
+#include <linux/filter.h>
 #include <linux/if_tun.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -16,11 +18,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <kite/log.h>
@@ -305,20 +310,13 @@ int sandbox_active(void)
 	return __atomic_load_n(&sandbox_installed, __ATOMIC_ACQUIRE);
 }
 
-int sandbox_install(enum sandbox_mode mode, unsigned flags)
+/* The filter of `mode`/`flags`, with its attributes, ready to load or export. */
+static int sandbox_build(enum sandbox_mode mode, unsigned flags, scmp_filter_ctx *out)
 {
-	scmp_filter_ctx ctx;
-	uint32_t action;
+	uint32_t action = mode == SANDBOX_TRAP ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS;
+	scmp_filter_ctx ctx = seccomp_init(action);
 	int r;
 
-	if (mode == SANDBOX_OFF || sandbox_active())
-		return 0;
-	if (mode == SANDBOX_TRAP && (r = sandbox_trap_handler())) {
-		pr_err("seccomp: SIGSYS handler: %s", strerror(-r));
-		return r;
-	}
-	action = mode == SANDBOX_TRAP ? SCMP_ACT_TRAP : SCMP_ACT_KILL_PROCESS;
-	ctx = seccomp_init(action);
 	if (!ctx) {
 		pr_err("seccomp: cannot start a filter (libseccomp)");
 		return -ENOMEM;
@@ -334,19 +332,128 @@ int sandbox_install(enum sandbox_mode mode, unsigned flags)
 		r = sandbox_rules(ctx, flags);
 	if (r) {
 		pr_err("seccomp: building the filter: %s", strerror(-r));
-		goto out;
+		seccomp_release(ctx);
+		return r;
 	}
-	r = seccomp_load(ctx);
-	if (r)
-		pr_err("seccomp: loading the filter on every thread: %s", strerror(-r));
-	else
-		__atomic_store_n(&sandbox_installed, true, __ATOMIC_RELEASE);
-	if (!r)
-		pr_debug("seccomp: sandbox in place on every thread, mode %s%s", sandbox_mode_name(mode),
-			 mode == SANDBOX_ON ? " (a call outside it kills kite; --seccomp trap names it)" : "");
-out:
+	*out = ctx;
+	return 0;
+}
+
+/*
+ * Building and compiling the filter costs over a millisecond, which would
+ * sit between "VM built" and the guest's first instruction.  sandbox_prepare
+ * does it on a thread of its own while the VM is being built; install then
+ * only loads the compiled program.  Process-wide, like the filter.
+ */
+static struct {
+	pthread_mutex_t lock;
+	bool started, joined;
+	pthread_t thread;
+	enum sandbox_mode mode;
+	unsigned flags;
+	struct sock_filter *insns;
+	unsigned short len;
+} sandbox_prep = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void *sandbox_compile(void *arg)
+{
+	scmp_filter_ctx ctx;
+	struct stat st;
+	int fd;
+
+	(void)arg;
+	if (sandbox_build(sandbox_prep.mode, sandbox_prep.flags, &ctx))
+		return NULL;
+	fd = memfd_create("kite-seccomp", MFD_CLOEXEC);
+	if (fd >= 0 && seccomp_export_bpf(ctx, fd) == 0 && fstat(fd, &st) == 0 && st.st_size > 0 &&
+	    st.st_size % sizeof(struct sock_filter) == 0 && st.st_size / sizeof(struct sock_filter) <= BPF_MAXINSNS) {
+		struct sock_filter *p = malloc(st.st_size);
+
+		if (p && pread(fd, p, st.st_size, 0) == st.st_size) {
+			sandbox_prep.insns = p;
+			sandbox_prep.len = st.st_size / sizeof(struct sock_filter);
+		} else {
+			free(p);
+		}
+	}
+	if (fd >= 0)
+		close(fd);
 	seccomp_release(ctx);
-	return r;
+	return NULL;
+}
+
+void sandbox_prepare(enum sandbox_mode mode, unsigned flags)
+{
+	pthread_mutex_lock(&sandbox_prep.lock);
+	if (mode != SANDBOX_OFF && !sandbox_active() && !sandbox_prep.started) {
+		sandbox_prep.mode = mode;
+		sandbox_prep.flags = flags;
+		sandbox_prep.started = pthread_create(&sandbox_prep.thread, NULL, sandbox_compile, NULL) == 0;
+	}
+	pthread_mutex_unlock(&sandbox_prep.lock);
+}
+
+/* The prepared program if it is the one asked for (else the caller builds it now). */
+static bool sandbox_take_prepared(enum sandbox_mode mode, unsigned flags, struct sock_fprog *prog)
+{
+	bool ok;
+
+	pthread_mutex_lock(&sandbox_prep.lock);
+	if (sandbox_prep.started && !sandbox_prep.joined) {
+		pthread_join(sandbox_prep.thread, NULL);
+		sandbox_prep.joined = true;
+	}
+	ok = sandbox_prep.insns && sandbox_prep.mode == mode && sandbox_prep.flags == flags;
+	if (ok) {
+		prog->filter = sandbox_prep.insns;
+		prog->len = sandbox_prep.len;
+	}
+	pthread_mutex_unlock(&sandbox_prep.lock);
+	return ok;
+}
+
+/* What seccomp_load does with TSYNC: no_new_privs, then one filter on every thread. */
+static int sandbox_load_prog(const struct sock_fprog *prog)
+{
+	long r;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	r = syscall(__NR_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, prog);
+	if (r < 0)
+		return -errno;
+	return r ? -EAGAIN : 0; /* > 0: a thread that could not take it (TSYNC names it) */
+}
+
+int sandbox_install(enum sandbox_mode mode, unsigned flags)
+{
+	struct sock_fprog prog;
+	scmp_filter_ctx ctx;
+	int r;
+
+	if (mode == SANDBOX_OFF || sandbox_active())
+		return 0;
+	if (mode == SANDBOX_TRAP && (r = sandbox_trap_handler())) {
+		pr_err("seccomp: SIGSYS handler: %s", strerror(-r));
+		return r;
+	}
+	if (sandbox_take_prepared(mode, flags, &prog)) {
+		r = sandbox_load_prog(&prog);
+	} else {
+		r = sandbox_build(mode, flags, &ctx);
+		if (r)
+			return r;
+		r = seccomp_load(ctx);
+		seccomp_release(ctx);
+	}
+	if (r) {
+		pr_err("seccomp: loading the filter on every thread: %s", strerror(-r));
+		return r;
+	}
+	__atomic_store_n(&sandbox_installed, true, __ATOMIC_RELEASE);
+	pr_debug("seccomp: sandbox in place on every thread, mode %s%s", sandbox_mode_name(mode),
+		 mode == SANDBOX_ON ? " (a call outside it kills kite; --seccomp trap names it)" : "");
+	return 0;
 }
 
 int sandbox_parse_mode(const char *s, enum sandbox_mode *mode)

@@ -246,6 +246,8 @@ int vm_create(struct vm *vm, const struct vm_config *cfg)
 
 	memset(vm, 0, sizeof(*vm));
 	vm->create_ns = now_ns();
+	/* The seccomp filter compiles on its own thread while the VM is built (vm_run loads it). */
+	sandbox_prepare(cfg->seccomp, cfg->reboot == REBOOT_RESTART ? SANDBOX_VM_CREATE : 0);
 	vm->fd = -1;
 	vm->mem.fd = -1;
 	vm->cfg = *cfg;
@@ -451,6 +453,7 @@ int vm_run(struct vm *vm)
 	r = sandbox_install(vm->cfg.seccomp, vm->cfg.reboot == REBOOT_RESTART ? SANDBOX_VM_CREATE : 0);
 	if (r)
 		vm_request_stop(vm, STOP_FAILURE, 0, "cannot install the seccomp sandbox");
+	vm_trace(vm, "sandbox in place");
 	for (unsigned i = 0; !r && i < vm->ncpus; i++) {
 		if (vm->vcpus[i].thread_started) /* vm_start_vcpus_parked */
 			continue;
