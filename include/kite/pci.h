@@ -82,6 +82,12 @@ struct pci_dev {
 	struct msix *msix;           /* set by msix_init */
 	pci_bar_moved_fn bar_moved;
 	void *priv;
+	/*
+	 * A config-space range served by a function instead of cfg[] (virtio's
+	 * PCI_CFG access window); called without the bus lock held.
+	 */
+	void (*window_fn)(struct pci_dev *d, unsigned off, uint8_t *data, unsigned len, bool is_write);
+	uint8_t window_reg, window_len;
 };
 
 struct pci_bus {
@@ -112,6 +118,11 @@ int pci_dev_add_bar(struct pci_dev *d, unsigned bar, uint64_t size, bus_io_fn fn
  * next pointer) and returns its config-space offset, or -ENOSPC.
  */
 int pci_dev_add_cap(struct pci_dev *d, uint8_t id, const void *body, unsigned len);
+/* Lets the guest write bytes [reg, reg+len) of config space (a capability's writable fields). */
+void pci_dev_cfg_writable(struct pci_dev *d, unsigned reg, unsigned len);
+/* Accesses inside [reg, reg+len) go to fn (see struct pci_dev.window_fn). */
+void pci_dev_set_window(struct pci_dev *d, unsigned reg, unsigned len,
+			void (*fn)(struct pci_dev *d, unsigned off, uint8_t *data, unsigned len, bool is_write));
 /*
  * Puts `d` in the first free slot (or -ENOSPC), assigns its BARs in the MMIO
  * window, its INTx GSI and Interrupt Line, and enables memory decoding so a

@@ -84,6 +84,7 @@ struct pci_bus;
 #define VIRTIO_PCI_CAP_NOTIFY 2
 #define VIRTIO_PCI_CAP_ISR    3
 #define VIRTIO_PCI_CAP_DEVICE 4
+#define VIRTIO_PCI_CAP_PCI_CFG 5
 
 #define VIRTIO_MAX_QUEUES 8
 

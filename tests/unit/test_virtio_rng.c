@@ -58,6 +58,53 @@ static void test_rng(void **state)
 	vh_exit(&h);
 }
 
+/* The PCI_CFG capability: BAR accesses through config space, as a driver without BAR mappings does. */
+static void test_pci_cfg_window(void **state)
+{
+	struct vh h;
+	struct virtio_rng *r;
+	unsigned cap;
+
+	assert_int_equal(vh_init(&h), 0);
+	assert_int_equal(virtio_rng_create(&h.pci, &h.m, &r), 0);
+	vh_start(&h);
+	assert_int_equal(vh_find(&h, VIRTIO_ID_RNG), 0);
+	for (cap = vh_cfg_read(&h, h.slot, PCI_CAP_PTR, 1); cap; cap = vh_cfg_read(&h, h.slot, cap + 1, 1))
+		if (vh_cfg_read(&h, h.slot, cap, 1) == PCI_CAP_ID_VNDR &&
+		    vh_cfg_read(&h, h.slot, cap + 3, 1) == VIRTIO_PCI_CAP_PCI_CFG)
+			break;
+	assert_int_not_equal(cap, 0);
+	assert_int_equal(vh_cfg_read(&h, h.slot, cap + 2, 1), 20);
+	/* num_queues (2 bytes) through the window equals what the BAR says. */
+	vh_cfg_write(&h, h.slot, cap + 4, 0, 1);
+	vh_cfg_write(&h, h.slot, cap + 8, VIRTIO_COMMON_NUMQ, 4);
+	vh_cfg_write(&h, h.slot, cap + 12, 2, 4);
+	assert_int_equal(vh_cfg_read(&h, h.slot, cap + 16, 2), vh_rd(&h, VIRTIO_COMMON_NUMQ, 2));
+	assert_int_equal(vh_cfg_read(&h, h.slot, cap + 16, 2), 1);
+	/* A write through the window: device_feature_select = 1, read back through the BAR. */
+	vh_cfg_write(&h, h.slot, cap + 8, VIRTIO_COMMON_DFSELECT, 4);
+	vh_cfg_write(&h, h.slot, cap + 12, 4, 4);
+	vh_cfg_write(&h, h.slot, cap + 16, 1, 4);
+	assert_int_equal(vh_rd(&h, VIRTIO_COMMON_DFSELECT, 4), 1);
+	/* VERSION_1 is bit 32: device_feature with select 1 has bit 0 set. */
+	vh_cfg_write(&h, h.slot, cap + 8, VIRTIO_COMMON_DF, 4);
+	assert_true(vh_cfg_read(&h, h.slot, cap + 16, 4) & 1);
+	/* Bad windows read zero and write nothing: another BAR, a bad length, beyond the BAR. */
+	vh_cfg_write(&h, h.slot, cap + 4, 3, 1);
+	assert_int_equal(vh_cfg_read(&h, h.slot, cap + 16, 4), 0);
+	vh_cfg_write(&h, h.slot, cap + 4, 0, 1);
+	vh_cfg_write(&h, h.slot, cap + 12, 3, 4);
+	assert_int_equal(vh_cfg_read(&h, h.slot, cap + 16, 4), 0);
+	vh_cfg_write(&h, h.slot, cap + 12, 4, 4);
+	vh_cfg_write(&h, h.slot, cap + 8, 0xfffffffe, 4);
+	vh_cfg_write(&h, h.slot, cap + 16, 0x12345678, 4);
+	assert_int_equal(vh_cfg_read(&h, h.slot, cap + 16, 4), 0);
+	assert_int_equal(vh_status(&h) & VIRTIO_STATUS_NEEDS_RESET, 0);
+	vh_stop(&h);
+	virtio_rng_destroy(r);
+	vh_exit(&h);
+}
+
 static void test_console_output_to_file(void **state)
 {
 	char path[] = "/tmp/kite-con-XXXXXX", got[64] = { 0 };
@@ -125,6 +172,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rng),
+		cmocka_unit_test(test_pci_cfg_window),
 		cmocka_unit_test(test_console_output_to_file),
 		cmocka_unit_test(test_console_pty_input),
 	};

@@ -80,6 +80,20 @@ int pci_dev_add_cap(struct pci_dev *d, uint8_t id, const void *body, unsigned le
 	return (int)off;
 }
 
+void pci_dev_cfg_writable(struct pci_dev *d, unsigned reg, unsigned len)
+{
+	if (reg < PCI_CFG_SIZE && len <= PCI_CFG_SIZE - reg)
+		memset(&d->wmask[reg], 0xff, len);
+}
+
+void pci_dev_set_window(struct pci_dev *d, unsigned reg, unsigned len,
+			void (*fn)(struct pci_dev *d, unsigned off, uint8_t *data, unsigned len, bool is_write))
+{
+	d->window_fn = fn;
+	d->window_reg = (uint8_t)reg;
+	d->window_len = (uint8_t)len;
+}
+
 static void pci_bar_io(void *opaque, uint64_t off, uint8_t *data, unsigned len, bool is_write)
 {
 	struct pci_bar *b = opaque;
@@ -163,6 +177,13 @@ void pci_cfg_access(struct pci_bus *pb, unsigned busnr, unsigned devfn, unsigned
 
 	pthread_mutex_lock(&pb->lock);
 	d = pci_find(pb, busnr, devfn);
+	if (d && d->window_fn && reg >= d->window_reg && reg - d->window_reg < d->window_len &&
+	    len <= d->window_len - (reg - d->window_reg)) {
+		/* The window reaches into a BAR whose handler may take locks of its own. */
+		pthread_mutex_unlock(&pb->lock);
+		d->window_fn(d, reg - d->window_reg, data, len, is_write);
+		return;
+	}
 	if (!d || reg >= PCI_CFG_SIZE || len > PCI_CFG_SIZE - reg) {
 		if (!is_write)
 			memset(data, 0xff, len);

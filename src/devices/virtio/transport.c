@@ -603,6 +603,44 @@ int virtio_load(struct virtio_dev *v, const struct virtio_state *s)
 
 /* ---- creation ---- */
 
+/*
+ * VIRTIO_PCI_CAP_PCI_CFG: a window through config space into the BAR, for
+ * drivers that cannot map it (the spec requires it).  The driver writes
+ * bar, offset and length into the capability, then reads or writes
+ * pci_cfg_data; kite forwards that to the BAR as an access of `length`
+ * bytes.  Anything else (another BAR, a length other than 1, 2 or 4, a
+ * range outside the BAR) reads as zero and writes nothing.
+ */
+#define VIRTIO_PCI_CFG_DATA 16 /* offset of pci_cfg_data in the capability */
+
+static void virtio_pci_cfg_window(struct pci_dev *d, unsigned off, uint8_t *data, unsigned len, bool is_write)
+{
+	struct virtio_dev *v = d->priv;
+	unsigned cap = d->window_reg - VIRTIO_PCI_CFG_DATA;
+	struct pci_bar *b = &d->bar[VIRTIO_BAR];
+	uint32_t boff, blen;
+	uint8_t bar, buf[4] = { 0 };
+
+	pthread_mutex_lock(&d->bus->lock);
+	bar = d->cfg[cap + 4];
+	memcpy(&boff, &d->cfg[cap + 8], 4);
+	memcpy(&blen, &d->cfg[cap + 12], 4);
+	pthread_mutex_unlock(&d->bus->lock);
+	if (bar != VIRTIO_BAR || off != 0 || len != blen || (blen != 1 && blen != 2 && blen != 4) ||
+	    boff >= b->size || blen > b->size - boff) {
+		if (!is_write)
+			memset(data, 0, len);
+		pr_warn_ratelimited(&v->rl, "virtio %s: PCI_CFG access to bar %u offset 0x%x length %u ignored", v->name,
+				    bar, boff, blen);
+		return;
+	}
+	if (is_write)
+		memcpy(buf, data, len);
+	b->fn(b->opaque, boff, buf, blen, is_write);
+	if (!is_write)
+		memcpy(data, buf, len);
+}
+
 static int virtio_add_caps(struct virtio_dev *v)
 {
 	struct virtio_pci_cap c = { .len = 16, .bar = VIRTIO_BAR };
@@ -629,6 +667,19 @@ static int virtio_add_caps(struct virtio_dev *v)
 	c.notify_off_multiplier = VIRTIO_NOTIFY_MULT;
 	if (r >= 0)
 		r = pci_dev_add_cap(&v->pci, PCI_CAP_ID_VNDR, &c, 20);
+	c.len = 20;
+	c.cfg_type = VIRTIO_PCI_CAP_PCI_CFG;
+	c.bar = 0;
+	c.offset = 0;
+	c.length = 0;
+	c.notify_off_multiplier = 0; /* here: pci_cfg_data */
+	if (r >= 0)
+		r = pci_dev_add_cap(&v->pci, PCI_CAP_ID_VNDR, &c, 20);
+	if (r >= 0) {
+		pci_dev_cfg_writable(&v->pci, r + 4, 1);  /* bar */
+		pci_dev_cfg_writable(&v->pci, r + 8, 8);  /* offset, length */
+		pci_dev_set_window(&v->pci, r + VIRTIO_PCI_CFG_DATA, 4, virtio_pci_cfg_window);
+	}
 	return r < 0 ? r : 0;
 }
 
