@@ -188,8 +188,8 @@ int virtio_pop_many(struct virtio_dev *v, unsigned qi, struct virtq_elem **e, un
 /* Returns the chain with `len` bytes written and interrupts the guest if it wants. Any thread. */
 void virtio_complete(struct virtio_dev *v, unsigned qi, uint16_t head, uint32_t len);
 /*
- * The same for n chains at once (done[i].id is the head): one lock and at
- * most one interrupt for the lot.
+ * The same for n chains at once (done[i].id is the head): one lock, one
+ * used-index update and at most one interrupt for the lot.
  */
 void virtio_complete_many(struct virtio_dev *v, unsigned qi, const struct virtq_used_elem *done, unsigned n);
 /* Chains not popped yet in queue qi, 0 when it is not ready (any thread). */

@@ -105,6 +105,8 @@ void virtq_reset(struct virtq *q);
 int virtq_pop(struct virtq *q, struct virtq_elem *e);
 /* Returns a chain to the guest with `len` bytes written into its writable buffers. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len);
+/* The same for n chains, the used index moving once: the driver sees all of them or none. */
+void virtq_push_many(struct virtq *q, const struct virtq_used_elem *done, unsigned n);
 /* After pushes: does the guest want an interrupt now (EVENT_IDX or NO_INTERRUPT)? */
 bool virtq_should_notify(struct virtq *q);
 /*

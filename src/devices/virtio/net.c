@@ -30,6 +30,8 @@
 #define RX_CHAIN_IOVS  256         /* room left before one more chain may be popped */
 #define RX_READ_IOVS   64          /* chain 0 read into directly when it has at most this many buffers */
 #define BUDGET         256         /* packets per callback, so RX and TX take turns */
+#define TX_BATCH       32          /* TX chains popped and completed together */
+#define RX_BATCH       64          /* RX packets completed together (one used index, one interrupt) */
 
 struct virtio_net {
 	struct virtio_dev vdev;
@@ -53,10 +55,16 @@ struct virtio_net {
 	uint32_t rxlen[RX_MAX_CHAINS];
 	struct iovec rxiov[RX_IOV_POOL];
 
+	/* RX chains filled but not yet given back (rx_complete publishes them). */
+	struct virtq_used_elem rxdone[VIRTIO_NET_QUEUE_SIZE];
+	unsigned rx_ndone, rx_npackets;
+
 	/* TX (loop thread). */
 	bool tx_wait;       /* the TAP said EAGAIN: waiting for EPOLLOUT */
-	struct virtq_elem txe;
-	struct iovec txiov[TX_IOV_CAP];
+	struct virtq_elem txe[TX_BATCH];
+	struct virtq_elem *txp[TX_BATCH];
+	struct virtq_used_elem txdone[TX_BATCH];
+	struct iovec txiov[TX_BATCH][TX_IOV_CAP];
 
 	struct virtio_net_stats st;
 	struct ratelimit rl;
@@ -193,31 +201,29 @@ static void net_unpop(struct virtio_net *n, unsigned qi, unsigned k)
 		virtio_drop(v);
 }
 
+/* Gives the filled RX chains back: one used-index update and at most one interrupt for them all. */
+static void rx_complete(struct virtio_net *n)
+{
+	if (!n->rx_ndone)
+		return;
+	virtio_complete_many(&n->vdev, VIRTIO_NET_RXQ, n->rxdone, n->rx_ndone);
+	n->rx_ndone = 0;
+	n->rx_npackets = 0;
+}
+
 /*
- * Returns the k chains of one received packet.  A driver reads num_buffers
- * from the first and then takes the others at once, so the used index must
- * cover all of them when it moves: the first k-1 entries are written ahead
- * of the index here, and virtio_complete of the last publishes the lot.
+ * Queues the k chains of one received packet for rx_complete.  A driver
+ * reads num_buffers from the first chain and then takes the others at
+ * once, so the used index only ever moves over whole packets.
  */
 static void net_push_packet(struct virtio_net *n, unsigned k)
 {
-	struct virtio_dev *v = &n->vdev;
-	struct virtq *q = &v->q[VIRTIO_NET_RXQ].vq;
-
-	pthread_mutex_lock(&v->lock);
-	if (!v->resetting && q->enabled) {
-		for (unsigned i = 0; i + 1 < k; i++) {
-			struct virtq_used_elem *u = &q->used->ring[q->used_idx % q->size];
-
-			__atomic_store_n(&u->id, n->rxe[i].head, __ATOMIC_RELAXED);
-			__atomic_store_n(&u->len, n->rxlen[i], __ATOMIC_RELAXED);
-			q->used_idx++;
-		}
-	}
-	pthread_mutex_unlock(&v->lock);
-	for (unsigned i = 0; i + 1 < k; i++)
-		virtio_drop(v); /* the last chain keeps the device busy until it is pushed */
-	virtio_complete(v, VIRTIO_NET_RXQ, n->rxe[k - 1].head, n->rxlen[k - 1]);
+	if (n->rx_ndone + k > ARRAY_SIZE(n->rxdone))
+		rx_complete(n); /* cannot happen: the ring holds no more chains than that */
+	for (unsigned i = 0; i < k; i++)
+		n->rxdone[n->rx_ndone++] = (struct virtq_used_elem){ .id = n->rxe[i].head, .len = n->rxlen[i] };
+	if (++n->rx_npackets == RX_BATCH)
+		rx_complete(n);
 }
 
 /* ---- RX: TAP -> guest ---- */
@@ -424,7 +430,7 @@ static enum rx_result rx_read(struct virtio_net *n)
 }
 
 /* Moves packets from the TAP to the guest; also run when the guest posts RX buffers. */
-static void rx_pump(struct virtio_net *n)
+static void rx_pump_batch(struct virtio_net *n)
 {
 	for (unsigned i = 0; i < BUDGET && !n->link_gone; i++) {
 		if (!rx_flush(n))
@@ -448,32 +454,33 @@ static void rx_pump(struct virtio_net *n)
 		rx_flush(n);
 }
 
+static void rx_pump(struct virtio_net *n)
+{
+	rx_pump_batch(n);
+	rx_complete(n);
+}
+
 /* ---- TX: guest -> TAP ---- */
 
-/* One chain; false when the TAP is full (the chain went back to the ring). */
-static bool tx_one(struct virtio_net *n)
+/* Writes one chain to the TAP; false when the TAP is full (nothing written). */
+static bool tx_one(struct virtio_net *n, const struct virtq_elem *e)
 {
 	struct virtio_dev *v = &n->vdev;
-	struct virtq_elem *e = &n->txe;
 	ssize_t w;
 
 	if (n->link_gone) {
 		STAT_ADD(n, tx_dropped, 1);
-		virtio_complete(v, VIRTIO_NET_TXQ, e->head, 0);
 		return true;
 	}
 	if (e->out_len < HDR_LEN + MIN_FRAME || e->out_len > VIRTIO_NET_MAX_PACKET + HDR_LEN) {
 		STAT_ADD(n, tx_errors, 1);
 		pr_warn_ratelimited(&n->rl, "virtio %s: TX packet of %zu bytes dropped (header %d + 14..%d)", v->name,
 				    e->out_len, HDR_LEN, VIRTIO_NET_MAX_PACKET);
-		virtio_complete(v, VIRTIO_NET_TXQ, e->head, 0);
 		return true;
 	}
 	w = tap_writev(&n->tap, e->iov, (int)e->nout);
-	if (w == -EAGAIN) {
-		net_unpop(n, VIRTIO_NET_TXQ, 1);
+	if (w == -EAGAIN)
 		return false;
-	}
 	if (w < 0) {
 		if (tap_gone_error((int)-w)) {
 			net_link_lost(n, (int)-w);
@@ -488,28 +495,45 @@ static bool tx_one(struct virtio_net *n)
 		STAT_ADD(n, tx_packets, 1);
 		STAT_ADD(n, tx_bytes, e->out_len - HDR_LEN);
 	}
-	virtio_complete(v, VIRTIO_NET_TXQ, e->head, 0);
 	return true;
+}
+
+/*
+ * Sends `got` popped chains; they go back to the guest together (one
+ * used-index update, at most one interrupt).  Returns how many were sent:
+ * fewer when the TAP is full, and those not sent go back to the ring.
+ */
+static unsigned tx_batch(struct virtio_net *n, unsigned got)
+{
+	unsigned i;
+
+	for (i = 0; i < got && tx_one(n, &n->txe[i]); i++)
+		n->txdone[i] = (struct virtq_used_elem){ .id = n->txe[i].head, .len = 0 };
+	virtio_complete_many(&n->vdev, VIRTIO_NET_TXQ, n->txdone, i);
+	net_unpop(n, VIRTIO_NET_TXQ, got - i);
+	return i;
 }
 
 static void tx_run(struct virtio_net *n)
 {
 	struct virtio_dev *v = &n->vdev;
 	unsigned done = 0;
+	int got;
 
 	if (n->tx_wait)
 		return;
 	do {
 		virtio_queue_notify_off(v, VIRTIO_NET_TXQ);
-		while (virtio_pop(v, VIRTIO_NET_TXQ, &n->txe) > 0) {
-			if (!tx_one(n)) {
+		while ((got = virtio_pop_many(v, VIRTIO_NET_TXQ, n->txp, TX_BATCH)) > 0) {
+			if (tx_batch(n, (unsigned)got) < (unsigned)got) {
 				STAT_ADD(n, tx_waits, 1);
 				n->tx_wait = true;
 				virtio_queue_notify_on(v, VIRTIO_NET_TXQ);
 				net_update_poll(n);
 				return;
 			}
-			if (++done == BUDGET) {
+			done += (unsigned)got;
+			if (done >= BUDGET) {
 				/* Let RX and other devices run; the loop calls us again. */
 				virtio_kick(v, VIRTIO_NET_TXQ);
 				return;
@@ -635,8 +659,11 @@ int virtio_net_create(struct pci_bus *pci, struct machine *m, const struct net_c
 	else
 		virtio_net_default_mac(vm_name, index, n->mac);
 	n->status = VIRTIO_NET_S_LINK_UP;
-	n->txe.iov = n->txiov;
-	n->txe.cap = TX_IOV_CAP;
+	for (unsigned i = 0; i < TX_BATCH; i++) {
+		n->txe[i].iov = n->txiov[i];
+		n->txe[i].cap = TX_IOV_CAP;
+		n->txp[i] = &n->txe[i];
+	}
 	n->vdev.priv = n;
 	snprintf(name, sizeof(name), "net%u", index);
 	r = virtio_dev_init(&n->vdev, pci, m, name, VIRTIO_ID_NET, 0x020000, NET_FEATURES, 2, VIRTIO_NET_QUEUE_SIZE,

@@ -218,6 +218,20 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t len)
 	__atomic_store_n(&q->used->idx, q->used_idx, __ATOMIC_RELEASE);
 }
 
+void virtq_push_many(struct virtq *q, const struct virtq_used_elem *done, unsigned n)
+{
+	if (!q->enabled || !n)
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		struct virtq_used_elem *u = &q->used->ring[(uint16_t)(q->used_idx + i) % q->size];
+
+		__atomic_store_n(&u->id, done[i].id, __ATOMIC_RELAXED);
+		__atomic_store_n(&u->len, done[i].len, __ATOMIC_RELAXED);
+	}
+	q->used_idx = (uint16_t)(q->used_idx + n);
+	__atomic_store_n(&q->used->idx, q->used_idx, __ATOMIC_RELEASE);
+}
+
 bool virtq_should_notify(struct virtq *q)
 {
 	uint16_t old, new, event;

@@ -462,8 +462,7 @@ void virtio_complete_many(struct virtio_dev *v, unsigned qi, const struct virtq_
 		return;
 	pthread_mutex_lock(&v->lock);
 	if (!v->resetting && q->vq.enabled) {
-		for (unsigned i = 0; i < n; i++)
-			virtq_push(&q->vq, (uint16_t)done[i].id, done[i].len);
+		virtq_push_many(&q->vq, done, n);
 		/* One decision for the lot: the guest sees them all when it wakes. */
 		if (virtq_should_notify(&q->vq))
 			virtio_irq(v, q->msix_vector, 1);
