@@ -158,8 +158,9 @@ ssize_t tap_readv(struct tap *t, const struct iovec *iov, int n)
 {
 	ssize_t r;
 
+	/* One buffer: read(2) takes the kernel's cheaper single-segment path. */
 	do
-		r = readv(t->fd, iov, n);
+		r = n == 1 ? read(t->fd, iov[0].iov_base, iov[0].iov_len) : readv(t->fd, iov, n);
 	while (r < 0 && errno == EINTR);
 	return r < 0 ? -errno : r;
 }
@@ -169,7 +170,7 @@ ssize_t tap_writev(struct tap *t, const struct iovec *iov, int n)
 	ssize_t r;
 
 	do
-		r = writev(t->fd, iov, n);
+		r = n == 1 ? write(t->fd, iov[0].iov_base, iov[0].iov_len) : writev(t->fd, iov, n);
 	while (r < 0 && errno == EINTR);
 	return r < 0 ? -errno : r;
 }
