@@ -89,7 +89,8 @@ static void info_print(json_t *j)
 		       json_is_true(json_object_get(d, "link_up")) ? "up" : "down");
 }
 
-int cmd_info(int argc, char **argv)
+/* kite info and kite stats: one GET on the VM's socket, printed as text or JSON. */
+static int info_command(int argc, char **argv, const char *target, void (*print)(json_t *j))
 {
 	const char *name;
 	bool as_json;
@@ -99,15 +100,20 @@ int cmd_info(int argc, char **argv)
 	r = info_args(argc, argv, &name, &as_json);
 	if (r)
 		return r < 0 ? EXIT_OK : r;
-	j = info_get(argv[0], name, "/kite/vm", &r);
+	j = info_get(argv[0], name, target, &r);
 	if (!j)
 		return r;
 	if (as_json)
 		info_dump(j);
 	else
-		info_print(j);
+		print(j);
 	json_decref(j);
 	return EXIT_OK;
+}
+
+int cmd_info(int argc, char **argv)
+{
+	return info_command(argc, argv, "/kite/vm", info_print);
 }
 
 static void stats_print(json_t *j)
@@ -141,21 +147,5 @@ static void stats_print(json_t *j)
 
 int cmd_stats(int argc, char **argv)
 {
-	const char *name;
-	bool as_json;
-	json_t *j;
-	int r;
-
-	r = info_args(argc, argv, &name, &as_json);
-	if (r)
-		return r < 0 ? EXIT_OK : r;
-	j = info_get(argv[0], name, "/kite/stats", &r);
-	if (!j)
-		return r;
-	if (as_json)
-		info_dump(j);
-	else
-		stats_print(j);
-	json_decref(j);
-	return EXIT_OK;
+	return info_command(argc, argv, "/kite/stats", stats_print);
 }
