@@ -34,3 +34,41 @@ expect_in() {
 
 have_kvm() { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }
 have_qemu() { command -v qemu-system-x86_64 >/dev/null 2>&1; }
+
+# For tests that run VMs in the background: checks, a private runtime directory for
+# their sockets, and the pids in $PIDS killed when the test ends (plus what
+# $EXTRA_CLEANUP names).  Returns 77 (skip) without /dev/kvm or the dirty guest.
+vm_setup() {
+	have_kvm || { skip "no /dev/kvm"; return 77; }
+	[ -x "$KITE" ] || { fail "$KITE is missing: run make kite"; return 1; }
+	GUEST=$GUESTS/dirty.elf
+	[ -f "$GUEST" ] || { skip "build/guests/dirty.elf not built (make guests)"; return 77; }
+	export KITE_RUNTIME_DIR=$TMP/run
+	PIDS=""
+	trap vm_cleanup EXIT
+	return 0
+}
+
+vm_cleanup() {
+	for p in $PIDS; do kill "$p" 2>/dev/null; done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	[ -z "${EXTRA_CLEANUP:-}" ] || $EXTRA_CLEANUP
+	return 0
+}
+
+# dirty_start NAME CMDLINE MEM [kite run options]: the dirty guest in the background, serial
+# in $TMP/NAME.out; its pid in $PIDS and $PID_NAME; waits until it has printed two rounds.
+dirty_start() {
+	local name=$1 cmdline=$2 mem=$3
+	shift 3
+	"$KITE" run --kernel "$GUESTS/dirty.elf" --cmdline "$cmdline" --mem "$mem" --serial "file:$TMP/$name.out" \
+		--name "$name" "$@" >"$TMP/$name.log" 2>&1 &
+	PIDS="$PIDS $!"
+	eval "PID_$name=$!"
+	for _ in $(seq 200); do
+		[ "$(grep -c 'dirty: round' "$TMP/$name.out" 2>/dev/null)" -ge 2 ] && return 0
+		sleep 0.1
+	done
+	cat "$TMP/$name.log"
+	fail "$name did not start"
+}

@@ -6,20 +6,12 @@
 # counting every time.  Sockets live in a private runtime directory.
 
 mig_setup() {
-	have_kvm || { skip "no /dev/kvm"; return 77; }
-	GUEST=$GUESTS/dirty.elf
-	[ -f "$GUEST" ] || { skip "build/guests/dirty.elf not built (make guests)"; return 77; }
-	[ -x "$KITE" ] || { fail "$KITE is missing: run make kite"; return 1; }
-	export KITE_RUNTIME_DIR=$TMP/run
-	PIDS=""
+	vm_setup || return
 	NETNS=""
-	trap mig_cleanup EXIT
-	return 0
+	EXTRA_CLEANUP=mig_del_netns
 }
 
-mig_cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
+mig_del_netns() {
 	for n in $NETNS; do ip netns del "$n" 2>/dev/null; done
 	return 0
 }

@@ -4,35 +4,14 @@
 # the default (on) as well; these cases check the option and the filter itself.
 
 sbx_setup() {
-	have_kvm || { skip "no /dev/kvm"; return 77; }
-	[ -x "$KITE" ] || { fail "$KITE is missing: run make kite"; return 1; }
-	[ -f "$GUESTS/dirty.elf" ] || { fail "build/guests/dirty.elf is missing: run make guests"; return 1; }
-	export KITE_RUNTIME_DIR=$TMP/run
-	SBX_PIDS=""
-	trap sbx_cleanup EXIT
-	return 0
-}
-
-sbx_cleanup() {
-	for p in $SBX_PIDS; do kill "$p" 2>/dev/null; done
-	for p in $SBX_PIDS; do wait "$p" 2>/dev/null; done
-	return 0
+	vm_setup
 }
 
 # sbx_start NAME CMDLINE [kite run options]: the dirty guest in the background, until round 2.
 sbx_start() {
 	local name=$1 cmdline=$2
 	shift 2
-	"$KITE" run --kernel "$GUESTS/dirty.elf" --cmdline "$cmdline" --mem 64M --serial "file:$TMP/$name.out" \
-		--name "$name" "$@" >"$TMP/$name.log" 2>&1 &
-	SBX_PIDS="$SBX_PIDS $!"
-	eval "SBX_PID_$name=$!"
-	for _ in $(seq 200); do
-		[ "$(grep -c 'dirty: round' "$TMP/$name.out" 2>/dev/null)" -ge 2 ] && return 0
-		sleep 0.1
-	done
-	cat "$TMP/$name.log"
-	fail "$name did not start"
+	dirty_start "$name" "$cmdline" 64M "$@"
 }
 
 # sbx_filtered PID: every thread of PID runs under exactly one seccomp filter (/proc/PID/task/*/status).
@@ -70,11 +49,11 @@ test_seccomp_default_filters_every_thread() {
 	sbx_setup || return
 	head -c 1048576 /dev/zero >"$TMP/disk.img"
 	sbx_start d "mem_mb=4 print_ms=50 rounds=100000" --cpus 2 --disk "$TMP/disk.img" --rng || return
-	sbx_filtered "$SBX_PID_d" || return
-	grep -q '^Seccomp_filters:[[:space:]]*1$' /proc/"$SBX_PID_d"/status || { fail "not exactly one filter"; return 1; }
-	grep -q '^NoNewPrivs:[[:space:]]*1$' /proc/"$SBX_PID_d"/status || { fail "no_new_privs is not set"; return 1; }
+	sbx_filtered "$PID_d" || return
+	grep -q '^Seccomp_filters:[[:space:]]*1$' /proc/"$PID_d"/status || { fail "not exactly one filter"; return 1; }
+	grep -q '^NoNewPrivs:[[:space:]]*1$' /proc/"$PID_d"/status || { fail "no_new_privs is not set"; return 1; }
 	sbx_start o "mem_mb=4 print_ms=50 rounds=100000" --seccomp off || return
-	grep -q '^Seccomp:[[:space:]]*0$' /proc/"$SBX_PID_o"/status || fail "--seccomp off: the process is filtered"
+	grep -q '^Seccomp:[[:space:]]*0$' /proc/"$PID_o"/status || fail "--seccomp off: the process is filtered"
 }
 
 # What a running VM is asked to do, under the filter: pause, resume, snapshot
@@ -85,8 +64,8 @@ test_seccomp_pause_snapshot_restore() {
 	"$KITE" pause s && "$KITE" resume s || { fail "pause/resume under the filter"; return 1; }
 	"$KITE" stats s >/dev/null && "$KITE" info s >/dev/null || { fail "stats/info under the filter"; return 1; }
 	"$KITE" snapshot s "$TMP/snap" || { cat "$TMP/s.log"; fail "kite snapshot under the filter"; return 1; }
-	kill -0 "$SBX_PID_s" 2>/dev/null || { cat "$TMP/s.log"; fail "the VM died during the snapshot"; return 1; }
-	kill "$SBX_PID_s"
+	kill -0 "$PID_s" 2>/dev/null || { cat "$TMP/s.log"; fail "the VM died during the snapshot"; return 1; }
+	kill "$PID_s"
 	expect_status 1 "$KITE" restore "$TMP/snap" --name r --serial "file:$TMP/r.out" --seccomp on || return
 	expect_in "$TMP/r.out" "dirty: done after 2000 rounds" || return
 	! grep -q "expected" "$TMP/r.out" || fail "the restored guest found a bad checksum"
@@ -97,7 +76,7 @@ test_seccomp_migrate_unix() {
 	sbx_setup || return
 	sbx_start m "mem_mb=8 print_ms=50 rounds=100000" || return
 	"$KITE" run --incoming "unix:$TMP/m.sock" --name t --serial "file:$TMP/t.out" >"$TMP/t.log" 2>&1 &
-	SBX_PIDS="$SBX_PIDS $!"
+	PIDS="$PIDS $!"
 	local tpid=$!
 	for _ in $(seq 100); do [ -S "$TMP/m.sock" ] && break; sleep 0.1; done
 	"$KITE" migrate m "unix:$TMP/m.sock" >"$TMP/mig.log" 2>&1 ||
@@ -113,7 +92,7 @@ test_seccomp_migrate_tcp_localhost() {
 	local port=$((20000 + RANDOM % 20000))
 	sbx_start m "mem_mb=4 print_ms=50 rounds=100000" || return
 	"$KITE" run --incoming "tcp:localhost:$port" --name t --serial "file:$TMP/t.out" >"$TMP/t.log" 2>&1 &
-	SBX_PIDS="$SBX_PIDS $!"
+	PIDS="$PIDS $!"
 	for _ in $(seq 100); do grep -q "waiting for a migration" "$TMP/t.log" 2>/dev/null && break; sleep 0.1; done
 	"$KITE" migrate m "tcp:localhost:$port" >"$TMP/mig.log" 2>&1 ||
 		{ cat "$TMP/mig.log" "$TMP/m.log" "$TMP/t.log"; fail "kite migrate tcp:localhost under the filter"; return 1; }

@@ -5,21 +5,13 @@
 # in a private runtime directory.
 
 snap_setup() {
-	have_kvm || { skip "no /dev/kvm"; return 77; }
-	GUEST=$GUESTS/dirty.elf
-	[ -f "$GUEST" ] || { skip "build/guests/dirty.elf not built (make guests)"; return 77; }
-	[ -x "$KITE" ] || { fail "$KITE is missing: run make kite"; return 1; }
-	export KITE_RUNTIME_DIR=$TMP/run
-	PIDS=""
-	trap snap_cleanup EXIT
-	return 0
+	vm_setup || return
+	EXTRA_CLEANUP=snap_unmount
 }
 
-# Kills what this test started, by pid (clones: the pids kite clone printed).
-snap_cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	[ -n "$MNT" ] && umount "$MNT" 2>/dev/null
+# Unmounts the small tmpfs a disk-full test made, if any.
+snap_unmount() {
+	[ -n "${MNT:-}" ] && umount "$MNT" 2>/dev/null
 	return 0
 }
 
@@ -27,16 +19,7 @@ snap_cleanup() {
 snap_start() {
 	local name=$1 cmdline=$2
 	shift 2
-	"$KITE" run --kernel "$GUEST" --cmdline "$cmdline" --mem 128M --serial "file:$TMP/$name.out" \
-		--name "$name" "$@" >"$TMP/$name.log" 2>&1 &
-	PIDS="$PIDS $!"
-	eval "PID_$name=$!"
-	for _ in $(seq 200); do
-		[ "$(grep -c 'dirty: round' "$TMP/$name.out" 2>/dev/null)" -ge 2 ] && return 0
-		sleep 0.1
-	done
-	cat "$TMP/$name.log"
-	fail "$name did not start"
+	dirty_start "$name" "$cmdline" 128M "$@"
 }
 
 # wait_for FILE TEXT: up to 20 s.
