@@ -72,3 +72,35 @@ dirty_start() {
 	cat "$TMP/$name.log"
 	fail "$name did not start"
 }
+
+# asm_guest NAME 'assembly': builds $TMP/NAME.elf, a 32-bit PVH guest whose entry runs the
+# code (then halts); a few ring-0 instructions, fine where ring 0 is emulated.
+asm_guest() {
+	cat >"$TMP/$1.S" <<EOS
+	.section .note.Xen, "a"
+	.align 4
+	.long 4, 4, 18
+	.asciz "Xen"
+	.long _start
+	.text
+	.code32
+	.globl _start
+_start:
+$2
+1:	hlt
+	jmp 1b
+	.data
+msg:	.ascii "string io\n"
+msg_end:
+	.align 8
+null_idt:
+	.word 0
+	.long 0
+EOS
+	cat >"$TMP/$1.ld" <<EOS
+ENTRY(_start)
+SECTIONS { . = 0x100000; .text : { *(.text) } .data : { *(.data) } .note : { *(.note.Xen) } }
+EOS
+	gcc -m32 -c "$TMP/$1.S" -o "$TMP/$1.o" && ld -m elf_i386 -T "$TMP/$1.ld" "$TMP/$1.o" -o "$TMP/$1.elf" ||
+		{ fail "cannot assemble the $1 guest"; return 1; }
+}

@@ -113,27 +113,12 @@ test_seccomp_virtio_devices() {
 test_seccomp_reboot_restart_with_devices() {
 	have_kvm || { skip "no /dev/kvm"; return; }
 	command -v gcc >/dev/null && command -v ld >/dev/null || { skip "no gcc/ld for the reset guest"; return; }
-	cat >"$TMP/again.S" <<'EOS'
-	.section .note.Xen, "a"
-	.align 4
-	.long 4, 4, 18
-	.asciz "Xen"
-	.long _start
-	.text
-	.code32
-	.globl _start
-_start:
-	mov $0x3f8, %dx
-	mov $'B', %al
+	asm_guest again "
+	mov \$0x3f8, %dx
+	mov \$'B', %al
 	outb %al, %dx
-	mov $0xfe, %al
-	outb %al, $0x64
-1:	hlt
-	jmp 1b
-EOS
-	printf 'ENTRY(_start)\nSECTIONS { . = 0x100000; .text : { *(.text) } .note : { *(.note.Xen) } }\n' >"$TMP/again.ld"
-	gcc -m32 -c "$TMP/again.S" -o "$TMP/again.o" && ld -m elf_i386 -T "$TMP/again.ld" "$TMP/again.o" -o "$TMP/again.elf" ||
-		{ fail "cannot assemble the reset guest"; return 1; }
+	mov \$0xfe, %al
+	outb %al, \$0x64" || return 1
 	head -c 65536 /dev/zero >"$TMP/disk.img"
 	timeout -k 2 4 "$KITE" run --kernel "$TMP/again.elf" --reboot restart --api none --disk "$TMP/disk.img" --rng \
 		--console virtio,pty --seccomp trap >"$TMP/out" 2>"$TMP/err"
