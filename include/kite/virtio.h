@@ -131,6 +131,8 @@ struct virtio_dev {
 	struct pci_dev pci;
 	struct msix msix;
 	struct machine *m;
+	/* Where the queues' doorbells are served: the machine's loop unless the device brings its own. */
+	struct event_loop *loop;
 	const struct virtio_ops *ops;
 	void *priv;
 	char name[16];
@@ -160,9 +162,10 @@ struct virtio_dev {
 /*
  * Builds the PCI function (ids 0x1af4:0x1040+type, revision 1), its vendor
  * capabilities and MSI-X (one vector per queue plus config), creates the
- * kick eventfds and adds them to the machine's event loop, and registers it
- * on `pci`.  `features` are the device-type bits; VERSION_1, EVENT_IDX and
- * INDIRECT_DESC are added.  The caller zeroes *v beforehand and may set priv.
+ * kick eventfds and adds them to the event loop (v->loop if the caller set
+ * it, the machine's otherwise), and registers it on `pci`.  `features` are
+ * the device-type bits; VERSION_1, EVENT_IDX and INDIRECT_DESC are added.
+ * The caller zeroes *v beforehand and may set priv and loop.
  */
 int virtio_dev_init(struct virtio_dev *v, struct pci_bus *pci, struct machine *m, const char *name, unsigned type,
 		    uint32_t class_code, uint64_t features, unsigned nqueues, uint16_t queue_size, unsigned cfg_size,

@@ -699,7 +699,7 @@ static int virtio_init_queues(struct virtio_dev *v, uint16_t queue_size)
 		q->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (q->kickfd < 0)
 			return -errno;
-		r = event_loop_add(v->m->loop, q->kickfd, EPOLLIN, virtio_kicked, q);
+		r = event_loop_add(v->loop, q->kickfd, EPOLLIN, virtio_kicked, q);
 		if (r) {
 			close(q->kickfd);
 			q->kickfd = -1;
@@ -722,6 +722,8 @@ int virtio_dev_init(struct virtio_dev *v, struct pci_bus *pci, struct machine *m
 		v->q[i].kickfd = -1;
 	snprintf(v->name, sizeof(v->name), "%s", name);
 	v->m = m;
+	if (!v->loop)
+		v->loop = m->loop;
 	v->ops = ops;
 	v->type = type;
 	v->cfg_size = cfg_size;
@@ -756,7 +758,7 @@ fail_msix:
 fail:
 	for (unsigned i = 0; i < nqueues; i++) {
 		if (v->q[i].kickfd >= 0) {
-			event_loop_del(m->loop, v->q[i].kickfd);
+			event_loop_del(v->loop, v->q[i].kickfd);
 			close(v->q[i].kickfd);
 		}
 	}
@@ -774,7 +776,7 @@ void virtio_dev_exit(struct virtio_dev *v)
 		pci_unregister(v->pci.bus, &v->pci);
 	msix_exit(&v->msix);
 	for (unsigned i = 0; i < v->nqueues; i++) {
-		event_loop_del(v->m->loop, v->q[i].kickfd);
+		event_loop_del(v->loop, v->q[i].kickfd);
 		close(v->q[i].kickfd);
 	}
 	pthread_cond_destroy(&v->idle);
