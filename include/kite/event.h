@@ -5,7 +5,8 @@
 /*
  * The event loop: one epoll thread per VM for everything that is not a vCPU
  * (ioeventfds, backends, console input, the control socket, migration
- * streams).  Callbacks run on the loop thread only.
+ * streams), and one more per disk for its queue.  Callbacks run on the
+ * loop's thread only.
  */
 
 #include <pthread.h>

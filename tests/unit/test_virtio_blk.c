@@ -51,11 +51,11 @@ static int make_image(char *path)
 	return 0;
 }
 
-static int fx_open(struct fx *f, bool ro)
+static int fx_open(struct fx *f, bool ro, enum disk_cache cache)
 {
 	if (vh_init(&f->h) || make_image(f->path))
 		return -1;
-	f->cfg = (struct disk_config){ .path = f->path, .readonly = ro };
+	f->cfg = (struct disk_config){ .path = f->path, .readonly = ro, .cache = cache };
 	strcpy(f->cfg.id, "kite-serial-1");
 	if (virtio_blk_create(&f->h.pci, &f->h.m, &f->cfg, &f->blk))
 		return -1;
@@ -68,7 +68,7 @@ static int setup_rw(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	*state = f;
-	return fx_open(f, false);
+	return fx_open(f, false, DISK_CACHE_WRITEBACK);
 }
 
 static int setup_ro(void **state)
@@ -76,7 +76,24 @@ static int setup_ro(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 
 	*state = f;
-	return fx_open(f, true);
+	return fx_open(f, true, DISK_CACHE_WRITEBACK);
+}
+
+/* cache=none; a file system without O_DIRECT leaves f->blk NULL and the test skips. */
+static int setup_direct(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	*state = f;
+	if (vh_init(&f->h) || make_image(f->path))
+		return -1;
+	f->cfg = (struct disk_config){ .path = f->path, .cache = DISK_CACHE_NONE };
+	if (virtio_blk_create(&f->h.pci, &f->h.m, &f->cfg, &f->blk)) {
+		f->blk = NULL;
+		return 0;
+	}
+	vh_start(&f->h);
+	return vh_find(&f->h, VIRTIO_ID_BLOCK);
 }
 
 static int teardown(void **state)
@@ -417,6 +434,8 @@ static void test_batches(void **state)
 	virtio_blk_get_stats(f->blk, &w);
 	assert_int_equal(w.chains, n);
 	assert_int_equal(w.batches, 1);
+	/* Buffered writes end in the page cache: done on the disk's thread, not handed off. */
+	assert_int_equal(w.to_workers, 0);
 
 	memset(vh_ptr(h, VH_DATA, 4096ull * n), 0, 4096ull * n);
 	pthread_mutex_lock(&v->lock);
@@ -436,6 +455,52 @@ static void test_batches(void **state)
 	if (r.to_workers == w.to_workers) /* all page-cache hits, served on the loop */
 		assert_int_equal(v->interrupts - irqs, 1);
 	pthread_mutex_unlock(&v->lock);
+}
+
+/*
+ * cache=none: writes go to the disk itself, so they go to the workers
+ * (the queue thread never waits on the device), and still land.
+ */
+static void test_direct_writes_to_workers(void **state)
+{
+	struct fx *f = *state;
+	struct vh *h = &f->h;
+	struct virtio_blk_stats st;
+	const unsigned n = 8;
+	uint8_t sector[512];
+	int fd;
+
+	if (!f->blk)
+		skip(); /* no O_DIRECT on this file system */
+	assert_true(vh_setup(h, STD_FEATURES, 1, 128, false) & VIRTIO_STATUS_DRIVER_OK);
+	for (unsigned i = 0; i < n; i++)
+		memset(vh_ptr(h, VH_DATA + 4096ull * i, 4096), 0x50 + (int)i, 4096);
+	post_batch(h, VIRTIO_BLK_T_OUT, 40, n);
+	assert_true(vh_wait_used(h, 0, n));
+	virtio_blk_get_stats(f->blk, &st);
+	assert_int_equal(st.to_workers, n);
+	assert_int_equal(st.write_reqs, n);
+	fd = open(f->path, O_RDONLY);
+	assert_true(fd >= 0);
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(pread(fd, sector, sizeof(sector), 4096 * (40 + i)), 512);
+		assert_int_equal(sector[0], 0x50 + i);
+		assert_int_equal(*(uint8_t *)vh_ptr(h, STATUS + 0x1000 + i, 1), VIRTIO_BLK_S_OK);
+	}
+	close(fd);
+}
+
+/* The queue runs on the disk's own thread: it keeps serving with the VM's event loop stopped. */
+static void test_own_thread(void **state)
+{
+	struct fx *f = *state;
+	uint32_t len;
+
+	assert_true(vh_setup(&f->h, STD_FEATURES, 1, 128, false) & VIRTIO_STATUS_DRIVER_OK);
+	vh_stop(&f->h);
+	assert_int_equal(blk_req(f, VIRTIO_BLK_T_IN, 8, VH_DATA, 4096, true, &len), VIRTIO_BLK_S_OK);
+	assert_int_equal(len, 4097);
+	assert_int_equal(*(uint8_t *)vh_ptr(&f->h, VH_DATA, 1), 7);
 }
 
 static void test_disk_open_errors(void **state)
@@ -468,6 +533,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rings_outside_ram, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_many_in_flight, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_batches, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_direct_writes_to_workers, setup_direct, teardown),
+		cmocka_unit_test_setup_teardown(test_own_thread, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_open_errors, setup_rw, teardown),
 	};
 
