@@ -12,7 +12,7 @@
  * exit with pass.  Prints "net: up" once the device is ready.
  */
 #include "kit.h"
-#include "virtio.h"
+#include "virtio_net.h"
 
 #define ETH_ARP  0x0806
 #define ETH_IP   0x0800

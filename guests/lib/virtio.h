@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Guest-kit drivers for PCI (enumeration through ECAM, no I/O ports, so
- * ring 3 may use it) and modern virtio-pci with split queues, polled from
- * ring 3: no interrupts (the driver asks for none).  BARs are the ones the
- * VMM assigned (kite and QEMU's -kernel boots both do; no firmware runs).
+ * ring 3 may use it) and modern virtio-pci (1.x) with split queues.  Used
+ * by virtio_test (blk, rng, console, broken chains on purpose) and, through
+ * virtio_net.h, by the net guest.  Everything runs in ring 3 with
+ * virtual = physical, so static buffers are their own DMA addresses.
+ * Polled: every queue asks the device for no interrupts (no MSI-X vector,
+ * VIRTQ_AVAIL_F_NO_INTERRUPT) and completions are found in the used ring.
+ * BARs are the ones the VMM assigned (kite and QEMU's -kernel boots both
+ * do; no firmware runs).
  */
 #ifndef KIT_VIRTIO_H
 #define KIT_VIRTIO_H
@@ -26,7 +31,28 @@ uint64_t kit_pci_bar(const struct kit_pci_dev *d, unsigned int i);
 
 /* ---- virtio ---- */
 
-#define KIT_VQ_MAX 256
+/* Device types (PCI device id 0x1040 + type). */
+#define KIT_VIRTIO_ID_NET     1
+#define KIT_VIRTIO_ID_BLK     2
+#define KIT_VIRTIO_ID_CONSOLE 3
+#define KIT_VIRTIO_ID_RNG     4
+
+#define KIT_VIRTIO_S_ACK         1
+#define KIT_VIRTIO_S_DRIVER      2
+#define KIT_VIRTIO_S_DRIVER_OK   4
+#define KIT_VIRTIO_S_FEATURES_OK 8
+#define KIT_VIRTIO_S_NEEDS_RESET 0x40
+
+#define KIT_VIRTIO_F_INDIRECT_DESC 28
+#define KIT_VIRTIO_F_VERSION_1     32
+
+#define KIT_VIRTQ_F_NEXT     1
+#define KIT_VIRTQ_F_WRITE    2
+#define KIT_VIRTQ_F_INDIRECT 4
+
+/* A queue's rings: desc at 0, avail at 4 KiB, used at 8 KiB of a 4 KiB-aligned area. */
+#define KIT_VQ_MAX  256
+#define KIT_VQ_AREA 0x3000
 
 struct kit_vq_desc {
 	uint64_t addr;
@@ -51,45 +77,29 @@ struct kit_virtio {
 	uint64_t features;
 };
 
-#define KIT_VIRTQ_F_NEXT  1
-#define KIT_VIRTQ_F_WRITE 2
-
-/* Finds device type `type` (0x1040 + type), resets it, negotiates `wanted` & offered (VERSION_1 required). */
+/*
+ * Finds device type `type` (KIT_VIRTIO_ID_*), resets it and negotiates
+ * `wanted` & offered (VERSION_1 required).  0, or -1 no such (modern)
+ * device, -2 the reset did not finish, -3 no VERSION_1, -4 FEATURES_OK
+ * refused (kit_virtio_status() tells what the device says).
+ */
 int kit_virtio_init(struct kit_virtio *v, unsigned int type, uint64_t wanted);
-/* Sets up queue qi with rings in `mem` (16 KiB aligned to 4 KiB, zeroed by the call); size <= KIT_VQ_MAX. */
+/*
+ * Sets up and enables queue qi with `size` entries (cut to the device's
+ * maximum and KIT_VQ_MAX) in `mem`: KIT_VQ_AREA bytes, 4 KiB aligned, zeroed
+ * by the call.
+ */
 int kit_virtio_queue(struct kit_virtio *v, struct kit_vq *q, unsigned int qi, unsigned int size, void *mem);
 void kit_virtio_driver_ok(struct kit_virtio *v);
 uint8_t kit_virtio_status(struct kit_virtio *v);
-/* Makes descriptor chain `head` available (does not notify). */
+
+void kit_vq_set_desc(struct kit_vq *q, uint16_t i, const void *addr, uint32_t len, uint16_t flags, uint16_t next);
+/* Makes descriptor chain `head` available (does not notify: several may go in one kick). */
 void kit_vq_add(struct kit_vq *q, uint16_t head);
 void kit_vq_kick(struct kit_vq *q);
 /* Next used element: true with id/len filled, false if none. */
 bool kit_vq_used(struct kit_vq *q, uint32_t *id, uint32_t *len);
-
-/* ---- virtio-net ---- */
-
-#define KIT_NET_BUF   2048
-#define KIT_NET_RXN   128
-#define KIT_NET_TXN   128
-#define KIT_NET_HDR   12
-
-struct kit_net {
-	struct kit_virtio v;
-	struct kit_vq rx, tx;
-	uint8_t mac[6];
-	uint16_t tx_free[KIT_NET_TXN];
-	unsigned int ntx_free;
-	uint64_t rx_packets, tx_packets, tx_full;
-};
-
-int kit_net_init(struct kit_net *n);
-/* A received frame (no virtio header) or NULL; give it back with kit_net_rx_done. */
-uint8_t *kit_net_rx(struct kit_net *n, uint32_t *len, uint16_t *id);
-void kit_net_rx_done(struct kit_net *n, uint16_t id);
-/* Copies and sends one frame; false if the TX ring stayed full. */
-bool kit_net_tx(struct kit_net *n, const void *frame, uint32_t len);
-bool kit_net_link_up(struct kit_net *n);
-/* Rereads the MAC from the configuration space (a restored clone gets a new one); true when it changed. */
-bool kit_net_mac_changed(struct kit_net *n);
+/* Polls for the next used element up to timeout_ms; 0, or -1 on timeout.  id and len may be NULL. */
+int kit_vq_wait(struct kit_vq *q, uint32_t *id, uint32_t *len, unsigned int timeout_ms);
 
 #endif

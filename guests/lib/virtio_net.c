@@ -1,19 +1,19 @@
 // SPDX-License-Identifier: MIT
 /* A polled virtio-net driver: 2 KiB buffers, one descriptor each, no offloads. */
-#include "virtio.h"
+#include "virtio_net.h"
 
 #define F_MAC       (1ull << 5)
 #define F_MRG_RXBUF (1ull << 15)
 #define F_STATUS    (1ull << 16)
 
-static uint8_t rx_ring[0x3000] __attribute__((aligned(4096)));
-static uint8_t tx_ring[0x3000] __attribute__((aligned(4096)));
+static uint8_t rx_ring[KIT_VQ_AREA] __attribute__((aligned(4096)));
+static uint8_t tx_ring[KIT_VQ_AREA] __attribute__((aligned(4096)));
 static uint8_t rx_bufs[KIT_NET_RXN][KIT_NET_BUF] __attribute__((aligned(4096)));
 static uint8_t tx_bufs[KIT_NET_TXN][KIT_NET_BUF] __attribute__((aligned(4096)));
 
 static void rx_post(struct kit_net *n, uint16_t id)
 {
-	n->rx.desc[id] = (struct kit_vq_desc){ (uint64_t)(uintptr_t)rx_bufs[id], KIT_NET_BUF, KIT_VIRTQ_F_WRITE, 0 };
+	kit_vq_set_desc(&n->rx, id, rx_bufs[id], KIT_NET_BUF, KIT_VIRTQ_F_WRITE, 0);
 	kit_vq_add(&n->rx, id);
 }
 
@@ -23,7 +23,7 @@ int kit_net_init(struct kit_net *n)
 
 	memset(n, 0, sizeof(*n));
 	/* Mergeable buffers on purpose: num_buffers must come back as 1 for frames that fit. */
-	r = kit_virtio_init(&n->v, 1, F_MAC | F_MRG_RXBUF | F_STATUS);
+	r = kit_virtio_init(&n->v, KIT_VIRTIO_ID_NET, F_MAC | F_MRG_RXBUF | F_STATUS);
 	if (r)
 		return r;
 	if (kit_virtio_queue(&n->v, &n->rx, 0, KIT_NET_RXN, rx_ring) ||
@@ -115,7 +115,7 @@ bool kit_net_tx(struct kit_net *n, const void *frame, uint32_t len)
 	id = n->tx_free[--n->ntx_free];
 	memset(tx_bufs[id], 0, KIT_NET_HDR);
 	memcpy(tx_bufs[id] + KIT_NET_HDR, frame, len);
-	n->tx.desc[id] = (struct kit_vq_desc){ (uint64_t)(uintptr_t)tx_bufs[id], KIT_NET_HDR + len, 0, 0 };
+	kit_vq_set_desc(&n->tx, id, tx_bufs[id], KIT_NET_HDR + len, 0, 0);
 	kit_vq_add(&n->tx, id);
 	kit_vq_kick(&n->tx);
 	n->tx_packets++;
