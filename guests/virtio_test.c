@@ -19,7 +19,7 @@
  * checksum = sum of byte[i] * (i + 1) mod 2^32 over the 4096 bytes.
  */
 #include "kit.h"
-#include "virtio_poll.h"
+#include "virtio.h"
 
 #define BLK_T_IN     0
 #define BLK_T_OUT    1
@@ -31,9 +31,9 @@ struct blk_hdr {
 	uint64_t sector;
 };
 
-static uint8_t qarea[2][VQ_AREA_SIZE] __attribute__((aligned(4096)));
+static uint8_t qarea[2][KIT_VQ_AREA] __attribute__((aligned(4096)));
 static uint8_t data[4096] __attribute__((aligned(4096)));
-static struct vq_desc itable[2][4] __attribute__((aligned(16)));
+static struct kit_vq_desc itable[2][4] __attribute__((aligned(16)));
 static struct blk_hdr hdr;
 static volatile uint8_t status;
 
@@ -46,47 +46,56 @@ static uint32_t checksum(const uint8_t *p, unsigned n)
 	return s;
 }
 
-static int blk_open(struct vpci *d, struct vq *q, uint64_t features)
+static int blk_open(struct kit_virtio *v, struct kit_vq *q, uint64_t features)
 {
-	if (vpci_find(0x1042, 0, d)) {
+	int r = kit_virtio_init(v, KIT_VIRTIO_ID_BLK, features);
+
+	if (r == -1) {
 		kit_printf("virtio_test: no virtio-blk device\n");
 		return -1;
 	}
-	if (!(vpci_init(d, features) & VIRTIO_STATUS_FEATURES_OK) || vq_setup(d, 0, q, qarea[0], 64)) {
-		kit_printf("virtio_test: virtio-blk refused the set-up (status 0x%x)\n", vpci_status(d));
+	if (r || kit_virtio_queue(v, q, 0, 64, qarea[0])) {
+		kit_printf("virtio_test: virtio-blk refused the set-up (status 0x%x)\n", kit_virtio_status(v));
 		return -1;
 	}
-	vpci_driver_ok(d);
+	kit_virtio_driver_ok(v);
 	return 0;
 }
 
+/* Makes chain `head` available and rings the doorbell. */
+static void submit(struct kit_vq *q, uint16_t head)
+{
+	kit_vq_add(q, head);
+	kit_vq_kick(q);
+}
+
 /* One request through descriptors 0-2; returns the status byte, 0xff on timeout. */
-static int blk_req(struct vq *q, uint32_t type, uint64_t sector, void *buf, uint32_t len, bool dev_writes)
+static int blk_req(struct kit_vq *q, uint32_t type, uint64_t sector, void *buf, uint32_t len, bool dev_writes)
 {
 	uint32_t id;
 
 	hdr = (struct blk_hdr){ type, 0, sector };
 	status = 0xee;
-	vq_set_desc(q, 0, &hdr, sizeof(hdr), VQ_DESC_F_NEXT, len ? 1 : 2);
-	vq_set_desc(q, 1, buf, len, VQ_DESC_F_NEXT | (dev_writes ? VQ_DESC_F_WRITE : 0), 2);
-	vq_set_desc(q, 2, (const void *)&status, 1, VQ_DESC_F_WRITE, 0);
-	vq_submit(q, 0);
-	if (vq_wait(q, &id, NULL, 2000))
+	kit_vq_set_desc(q, 0, &hdr, sizeof(hdr), KIT_VIRTQ_F_NEXT, len ? 1 : 2);
+	kit_vq_set_desc(q, 1, buf, len, KIT_VIRTQ_F_NEXT | (dev_writes ? KIT_VIRTQ_F_WRITE : 0), 2);
+	kit_vq_set_desc(q, 2, (const void *)&status, 1, KIT_VIRTQ_F_WRITE, 0);
+	submit(q, 0);
+	if (kit_vq_wait(q, &id, NULL, 2000))
 		return 0xff;
 	return status;
 }
 
 static int test_blk(void)
 {
-	struct vpci d;
-	struct vq q;
+	struct kit_virtio v;
+	struct kit_vq q;
 	uint64_t cap;
 	char serial[21] = { 0 };
 
-	if (blk_open(&d, &q, 0))
+	if (blk_open(&v, &q, 0))
 		return KIT_EXIT_FAIL;
-	cap = *(volatile uint32_t *)d.device | (uint64_t) * (volatile uint32_t *)(d.device + 4) << 32;
-	kit_printf("virtio-blk: 00:%02x.0 capacity %lu sectors\n", d.slot, cap);
+	cap = *(volatile uint32_t *)v.devcfg | (uint64_t) * (volatile uint32_t *)(v.devcfg + 4) << 32;
+	kit_printf("virtio-blk: 00:%02x.0 capacity %lu sectors\n", v.pci.slot, cap);
 	for (unsigned i = 0; i < sizeof(data); i++)
 		data[i] = (uint8_t)(i * 7 + 3);
 	if (blk_req(&q, BLK_T_OUT, 0, data, sizeof(data), false) || blk_req(&q, BLK_T_FLUSH, 0, NULL, 0, false)) {
@@ -138,7 +147,7 @@ static uint64_t pattern(uint32_t b, uint32_t g, unsigned i)
 	return (uint64_t)b << 40 | (uint64_t)g << 12 | i;
 }
 
-static void loop_submit(struct vq *q, unsigned s)
+static void loop_submit(struct kit_vq *q, unsigned s)
 {
 	struct loop_slot *l = &slot[s];
 	uint64_t *w = (uint64_t *)slot_data[s];
@@ -148,10 +157,10 @@ static void loop_submit(struct vq *q, unsigned s)
 	l->status = 0xee;
 	for (unsigned i = 0; i < 512; i++)
 		w[i] = l->writing ? pattern(l->block, gen[l->block] + 1, i) : 0xaaaaaaaaaaaaaaaaull;
-	vq_set_desc(q, d, &l->hdr, sizeof(l->hdr), VQ_DESC_F_NEXT, d + 1);
-	vq_set_desc(q, d + 1, slot_data[s], 4096, VQ_DESC_F_NEXT | (l->writing ? 0 : VQ_DESC_F_WRITE), d + 2);
-	vq_set_desc(q, d + 2, (const void *)&l->status, 1, VQ_DESC_F_WRITE, 0);
-	vq_submit(q, (uint16_t)d);
+	kit_vq_set_desc(q, d, &l->hdr, sizeof(l->hdr), KIT_VIRTQ_F_NEXT, d + 1);
+	kit_vq_set_desc(q, d + 1, slot_data[s], 4096, KIT_VIRTQ_F_NEXT | (l->writing ? 0 : KIT_VIRTQ_F_WRITE), d + 2);
+	kit_vq_set_desc(q, d + 2, (const void *)&l->status, 1, KIT_VIRTQ_F_WRITE, 0);
+	submit(q, (uint16_t)d);
 }
 
 static bool block_ok(uint32_t b, const uint8_t *data)
@@ -167,7 +176,7 @@ static bool block_ok(uint32_t b, const uint8_t *data)
 }
 
 /* A completion of slot s: a write moves the block's generation on; a read is checked, then the next block. */
-static int loop_complete(struct vq *q, unsigned s, unsigned slots, unsigned blocks)
+static int loop_complete(struct kit_vq *q, unsigned s, unsigned slots, unsigned blocks)
 {
 	struct loop_slot *l = &slot[s];
 
@@ -190,7 +199,7 @@ static int loop_complete(struct vq *q, unsigned s, unsigned slots, unsigned bloc
 }
 
 /* Every block read back one at a time and checked; the checksum of the whole region. */
-static int loop_verify(struct vq *q, unsigned blocks)
+static int loop_verify(struct kit_vq *q, unsigned blocks)
 {
 	uint32_t sum = 0;
 
@@ -210,14 +219,14 @@ static int test_blkloop(void)
 {
 	unsigned slots = (unsigned)kit_arg_ulong("slots", 8), blocks = (unsigned)kit_arg_ulong("blocks", 256);
 	uint64_t reqs = kit_arg_ulong("reqs", 20000), done = 0;
-	struct vpci d;
-	struct vq q;
+	struct kit_virtio v;
+	struct kit_vq q;
 
 	if (!slots || slots > LOOP_SLOTS_MAX || blocks < slots || blocks > LOOP_BLOCKS_MAX) {
 		kit_printf("blkloop: 1-%u slots, slots-%u blocks\n", LOOP_SLOTS_MAX, LOOP_BLOCKS_MAX);
 		return KIT_EXIT_FAIL;
 	}
-	if (blk_open(&d, &q, 0))
+	if (blk_open(&v, &q, 0))
 		return KIT_EXIT_FAIL;
 	/* Generation 0 everywhere first, one request at a time. */
 	for (uint32_t b = 0; b < blocks; b++) {
@@ -236,7 +245,7 @@ static int test_blkloop(void)
 	while (done < reqs) {
 		uint32_t id;
 
-		if (vq_wait(&q, &id, NULL, 5000)) {
+		if (kit_vq_wait(&q, &id, NULL, 5000)) {
 			kit_printf("blkloop: no completion for 5 s after %lu requests\n", done);
 			return KIT_EXIT_TIMEOUT;
 		}
@@ -249,7 +258,7 @@ static int test_blkloop(void)
 	for (unsigned s = 0; s < slots; s++) {
 		uint32_t id;
 
-		if (vq_wait(&q, &id, NULL, 5000))
+		if (kit_vq_wait(&q, &id, NULL, 5000))
 			return KIT_EXIT_TIMEOUT;
 		if (slot[id / 3].writing)
 			gen[slot[id / 3].block]++;
@@ -262,20 +271,19 @@ static int test_blkloop(void)
 
 static int test_rng(void)
 {
-	struct vpci d;
-	struct vq q;
+	struct kit_virtio v;
+	struct kit_vq q;
 	uint32_t len = 0;
 	unsigned distinct = 0;
 	bool seen[256] = { false };
 
-	if (vpci_find(0x1044, 0, &d) || !(vpci_init(&d, 0) & VIRTIO_STATUS_FEATURES_OK) ||
-	    vq_setup(&d, 0, &q, qarea[0], 16))
+	if (kit_virtio_init(&v, KIT_VIRTIO_ID_RNG, 0) || kit_virtio_queue(&v, &q, 0, 16, qarea[0]))
 		return KIT_EXIT_FAIL;
-	vpci_driver_ok(&d);
+	kit_virtio_driver_ok(&v);
 	memset(data, 0, 64);
-	vq_set_desc(&q, 0, data, 64, VQ_DESC_F_WRITE, 0);
-	vq_submit(&q, 0);
-	if (vq_wait(&q, NULL, &len, 2000))
+	kit_vq_set_desc(&q, 0, data, 64, KIT_VIRTQ_F_WRITE, 0);
+	submit(&q, 0);
+	if (kit_vq_wait(&q, NULL, &len, 2000))
 		return KIT_EXIT_TIMEOUT;
 	for (unsigned i = 0; i < len; i++) {
 		distinct += !seen[data[i]];
@@ -288,43 +296,43 @@ static int test_rng(void)
 static int test_console(void)
 {
 	static const char msg[] = "hello from hvc0\n";
-	struct vpci d;
-	struct vq rx, tx;
+	struct kit_virtio v;
+	struct kit_vq rx, tx;
 
-	if (vpci_find(0x1043, 0, &d) || !(vpci_init(&d, 0) & VIRTIO_STATUS_FEATURES_OK) ||
-	    vq_setup(&d, 0, &rx, qarea[0], 16) || vq_setup(&d, 1, &tx, qarea[1], 16))
+	if (kit_virtio_init(&v, KIT_VIRTIO_ID_CONSOLE, 0) || kit_virtio_queue(&v, &rx, 0, 16, qarea[0]) ||
+	    kit_virtio_queue(&v, &tx, 1, 16, qarea[1]))
 		return KIT_EXIT_FAIL;
-	vpci_driver_ok(&d);
+	kit_virtio_driver_ok(&v);
 	memcpy(data, msg, sizeof(msg) - 1);
-	vq_set_desc(&tx, 0, data, sizeof(msg) - 1, 0, 0);
-	vq_submit(&tx, 0);
-	if (vq_wait(&tx, NULL, NULL, 2000))
+	kit_vq_set_desc(&tx, 0, data, sizeof(msg) - 1, 0, 0);
+	submit(&tx, 0);
+	if (kit_vq_wait(&tx, NULL, NULL, 2000))
 		return KIT_EXIT_TIMEOUT;
 	kit_printf("virtio-console: sent %u bytes\n", (unsigned)(sizeof(msg) - 1));
 	return KIT_EXIT_PASS;
 }
 
-static bool wait_needs_reset(struct vpci *d)
+static bool wait_needs_reset(struct kit_virtio *v)
 {
 	uint64_t end = kit_rdtsc() + kit_tsc_hz() * 2;
 
 	while (kit_rdtsc() < end)
-		if (vpci_status(d) & VIRTIO_STATUS_NEEDS_RESET)
+		if (kit_virtio_status(v) & KIT_VIRTIO_S_NEEDS_RESET)
 			return true;
 	return false;
 }
 
 /* Submits one broken chain (prepared by `arm`) and checks the device gives up on it. */
-static int evil_case(const char *what, void (*arm)(struct vq *q))
+static int evil_case(const char *what, void (*arm)(struct kit_vq *q))
 {
-	struct vpci d;
-	struct vq q;
+	struct kit_virtio v;
+	struct kit_vq q;
 
-	if (blk_open(&d, &q, 1ull << VIRTIO_F_INDIRECT_DESC))
+	if (blk_open(&v, &q, 1ull << KIT_VIRTIO_F_INDIRECT_DESC))
 		return KIT_EXIT_FAIL;
 	hdr = (struct blk_hdr){ BLK_T_IN, 0, 0 };
 	arm(&q);
-	if (!wait_needs_reset(&d)) {
+	if (!wait_needs_reset(&v)) {
 		kit_printf("evil: %s: device did not enter NEEDS_RESET\n", what);
 		return KIT_EXIT_FAIL;
 	}
@@ -332,52 +340,52 @@ static int evil_case(const char *what, void (*arm)(struct vq *q))
 	return KIT_EXIT_PASS;
 }
 
-static void arm_loop(struct vq *q)
+static void arm_loop(struct kit_vq *q)
 {
-	vq_set_desc(q, 0, &hdr, sizeof(hdr), VQ_DESC_F_NEXT, 1);
-	vq_set_desc(q, 1, data, 512, VQ_DESC_F_NEXT | VQ_DESC_F_WRITE, 0);
-	vq_submit(q, 0);
+	kit_vq_set_desc(q, 0, &hdr, sizeof(hdr), KIT_VIRTQ_F_NEXT, 1);
+	kit_vq_set_desc(q, 1, data, 512, KIT_VIRTQ_F_NEXT | KIT_VIRTQ_F_WRITE, 0);
+	submit(q, 0);
 }
 
-static void arm_outside_ram(struct vq *q)
+static void arm_outside_ram(struct kit_vq *q)
 {
-	vq_set_desc(q, 0, &hdr, sizeof(hdr), VQ_DESC_F_NEXT, 1);
-	vq_set_desc(q, 1, (void *)0x7f0000000000ul, 512, VQ_DESC_F_NEXT | VQ_DESC_F_WRITE, 2);
-	vq_set_desc(q, 2, (const void *)&status, 1, VQ_DESC_F_WRITE, 0);
-	vq_submit(q, 0);
+	kit_vq_set_desc(q, 0, &hdr, sizeof(hdr), KIT_VIRTQ_F_NEXT, 1);
+	kit_vq_set_desc(q, 1, (void *)0x7f0000000000ul, 512, KIT_VIRTQ_F_NEXT | KIT_VIRTQ_F_WRITE, 2);
+	kit_vq_set_desc(q, 2, (const void *)&status, 1, KIT_VIRTQ_F_WRITE, 0);
+	submit(q, 0);
 }
 
-static void arm_nested_indirect(struct vq *q)
+static void arm_nested_indirect(struct kit_vq *q)
 {
-	itable[1][0] = (struct vq_desc){ (uintptr_t)&hdr, sizeof(hdr), 0, 0 };
-	itable[0][0] = (struct vq_desc){ (uintptr_t)itable[1], sizeof(struct vq_desc), VQ_DESC_F_INDIRECT, 0 };
-	vq_set_desc(q, 0, itable[0], sizeof(struct vq_desc), VQ_DESC_F_INDIRECT, 0);
-	vq_submit(q, 0);
+	itable[1][0] = (struct kit_vq_desc){ (uintptr_t)&hdr, sizeof(hdr), 0, 0 };
+	itable[0][0] = (struct kit_vq_desc){ (uintptr_t)itable[1], sizeof(struct kit_vq_desc), KIT_VIRTQ_F_INDIRECT, 0 };
+	kit_vq_set_desc(q, 0, itable[0], sizeof(struct kit_vq_desc), KIT_VIRTQ_F_INDIRECT, 0);
+	submit(q, 0);
 }
 
-static void arm_zero_length(struct vq *q)
+static void arm_zero_length(struct kit_vq *q)
 {
-	vq_set_desc(q, 0, &hdr, 0, 0, 0);
-	vq_submit(q, 0);
+	kit_vq_set_desc(q, 0, &hdr, 0, 0, 0);
+	submit(q, 0);
 }
 
-static void arm_avail_jump(struct vq *q)
+static void arm_avail_jump(struct kit_vq *q)
 {
-	vq_set_desc(q, 0, &hdr, sizeof(hdr), 0, 0);
+	kit_vq_set_desc(q, 0, &hdr, sizeof(hdr), 0, 0);
 	q->avail_idx = 1000;
-	vq_submit(q, 0);
+	submit(q, 0);
 }
 
 static int test_evil(void)
 {
-	struct vpci d;
-	struct vq q;
+	struct kit_virtio v;
+	struct kit_vq q;
 
 	if (evil_case("descriptor loop", arm_loop) || evil_case("buffer outside RAM", arm_outside_ram) ||
 	    evil_case("indirect inside indirect", arm_nested_indirect) ||
 	    evil_case("zero-length buffer", arm_zero_length) || evil_case("avail index jump", arm_avail_jump))
 		return KIT_EXIT_FAIL;
-	if (blk_open(&d, &q, 0) || blk_req(&q, BLK_T_IN, 0, data, sizeof(data), true)) {
+	if (blk_open(&v, &q, 0) || blk_req(&q, BLK_T_IN, 0, data, sizeof(data), true)) {
 		kit_printf("evil: device does not serve after reset\n");
 		return KIT_EXIT_FAIL;
 	}
