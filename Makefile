@@ -15,7 +15,7 @@ CPPFLAGS += -Iinclude -D_GNU_SOURCE -DKITE_VERSION='"$(VERSION)"'
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wmissing-prototypes -pthread -MMD -MP $(SANFLAGS)
 LDFLAGS  += -pthread $(SANFLAGS)
-LDLIBS   += -lelf -lz -ljansson -lseccomp
+LDLIBS   += -lelf -lz -ljansson -lseccomp -luring
 
 LIB_SRCS  := $(sort $(shell find src -name '*.c' ! -path 'src/cli/main.c'))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)

@@ -94,8 +94,16 @@ int disk_open(struct disk *d, const struct disk_config *cfg)
 
 void disk_close(struct disk *d)
 {
-	if (d->fd >= 0)
-		close(d->fd); /* drops the flock */
+	/*
+	 * Unlocked explicitly: an io_uring that registered the file keeps it
+	 * open until the kernel finishes tearing the ring down, after close()
+	 * and even after exit, and the next kite on this image would find it
+	 * still locked.
+	 */
+	if (d->fd >= 0) {
+		flock(d->fd, LOCK_UN);
+		close(d->fd);
+	}
 	d->fd = -1;
 }
 
