@@ -27,12 +27,15 @@ struct serial_config {
 };
 
 enum disk_cache { DISK_CACHE_WRITEBACK, DISK_CACHE_NONE };
+/* How cache=none I/O waits for the device: io_uring where the kernel allows it (auto), or worker threads. */
+enum disk_aio_mode { DISK_AIO_AUTO, DISK_AIO_THREADS, DISK_AIO_IO_URING };
 
 struct disk_config {
 	const char *path;
 	bool readonly;
 	char id[21]; /* VIRTIO_BLK_ID_BYTES + NUL; "" = derived from the path */
 	enum disk_cache cache;
+	enum disk_aio_mode aio; /* a host-side choice: not kept in snapshots (restore uses auto) */
 };
 
 enum console_kind { CONSOLE_NONE, CONSOLE_STDIO, CONSOLE_FILE, CONSOLE_PTY };

@@ -82,6 +82,7 @@ struct virtio_blk_stats {
 	uint64_t batches;    /* non-empty batches */
 	uint64_t chains;     /* requests popped */
 	uint64_t to_workers; /* requests that could block, handed to a worker */
+	uint64_t to_ring;    /* requests handed to the disk's io_uring (cache=none) */
 	uint64_t polls;      /* polling windows opened after a batch */
 	uint64_t poll_hits;  /* ... that found new requests */
 	uint64_t poll_spent_ns; /* time spent polling */
@@ -93,6 +94,8 @@ struct virtio_blk_stats {
 	uint64_t errors;     /* requests answered with VIRTIO_BLK_S_IOERR */
 };
 void virtio_blk_get_stats(struct virtio_blk *b, struct virtio_blk_stats *s);
+/* cache=none I/O goes through the disk's io_uring (false: worker threads, or not cache=none). */
+bool virtio_blk_uses_ring(const struct virtio_blk *b);
 /* Upper bound of the adaptive polling window (0 turns polling off). Any thread. */
 void virtio_blk_set_poll(struct virtio_blk *b, uint32_t max_ns);
 

@@ -86,7 +86,7 @@ static int parse_serial(const char *s, struct serial_config *sc)
 	return 0;
 }
 
-/* --disk PATH[,ro][,id=NAME][,cache=none|writeback]; the file itself is checked when the VM is built. */
+/* --disk PATH[,ro][,id=NAME][,cache=none|writeback][,aio=io_uring|threads]; the file is checked when the VM is built. */
 static int parse_disk(const char *s, struct vm_config *cfg)
 {
 	char *copy, *cur, *key, *val;
@@ -101,7 +101,8 @@ static int parse_disk(const char *s, struct vm_config *cfg)
 	if (!copy)
 		return cli_usage_error("run", "--disk '%s': too many or too long options", s);
 	if (opts_next(&cur, &key, &val) != 1 || val)
-		return cli_usage_error("run", "--disk '%s': expected PATH[,ro][,id=NAME][,cache=none|writeback]", s);
+		return cli_usage_error("run", "--disk '%s': expected PATH[,ro][,id=NAME][,cache=none|writeback]"
+				       "[,aio=io_uring|threads]", s);
 	d->path = key;
 	while ((r = opts_next(&cur, &key, &val)) == 1) {
 		if (!strcmp(key, "ro") && !val)
@@ -112,12 +113,19 @@ static int parse_disk(const char *s, struct vm_config *cfg)
 			d->cache = DISK_CACHE_NONE;
 		else if (!strcmp(key, "cache") && val && !strcmp(val, "writeback"))
 			d->cache = DISK_CACHE_WRITEBACK;
+		else if (!strcmp(key, "aio") && val && !strcmp(val, "io_uring"))
+			d->aio = DISK_AIO_IO_URING;
+		else if (!strcmp(key, "aio") && val && !strcmp(val, "threads"))
+			d->aio = DISK_AIO_THREADS;
 		else
 			return cli_usage_error("run", "--disk '%s': bad option '%s' (ro, id=NAME of 1-20 characters, "
-					       "cache=none|writeback)", s, key);
+					       "cache=none|writeback, aio=io_uring|threads)", s, key);
 	}
 	if (r < 0)
 		return cli_usage_error("run", "--disk '%s': empty option", s);
+	/* Writeback I/O is page-cache copies done on the disk's own thread: there is nothing to choose. */
+	if (d->aio != DISK_AIO_AUTO && d->cache != DISK_CACHE_NONE)
+		return cli_usage_error("run", "--disk '%s': aio= applies to cache=none only", s);
 	cfg->ndisks++;
 	return 0;
 }

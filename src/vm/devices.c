@@ -222,6 +222,8 @@ void vm_devices_stats(struct vm *vm, vm_stat_fn fn, void *opaque)
 		fn(opaque, v->name, "write_bytes", bs.write_bytes);
 		fn(opaque, v->name, "flushes", bs.flushes);
 		fn(opaque, v->name, "errors", bs.errors);
+		fn(opaque, v->name, "worker_requests", bs.to_workers);
+		fn(opaque, v->name, "ring_requests", bs.to_ring);
 		fn(opaque, v->name, "interrupts", __atomic_load_n(&v->interrupts, __ATOMIC_RELAXED));
 	}
 	for (unsigned i = 0; i < KITE_MAX_NETS; i++) {

@@ -30,6 +30,55 @@ test_virtio_blk_guest_io() {
 	[ "$(od -An -tx1 -N 4 "$TMP/disk.img" | tr -d ' ')" = "030a1118" ] || fail "image does not start with the guest's pattern"
 }
 
+# cache=none: the same guest I/O through the disk's io_uring (under the default
+# seccomp sandbox), then through worker threads; a host without io_uring skips the first.
+test_virtio_blk_guest_io_direct() {
+	local aio want_read wrote
+	have_kvm || { skip "/dev/kvm is not usable"; return; }
+	for aio in io_uring threads; do
+		head -c 1048576 /dev/urandom >"$TMP/disk.img"
+		want_read=$(virtio_checksum "$TMP/disk.img" 4096)
+		timeout -k 5 60 "$KITE" run --kernel "$GUESTS/virtio_test.elf" --cmdline "test=blk" \
+			--disk "$TMP/disk.img,id=kite-disk-0,cache=none,aio=$aio" >"$TMP/out" 2>"$TMP/err" </dev/null
+		if [ $? != 1 ]; then
+			grep -q "does not support O_DIRECT" "$TMP/err" && { skip "no O_DIRECT on $TMP"; return; }
+			grep -q "aio=io_uring: " "$TMP/err" && { skip "no io_uring here: $(cat "$TMP/err")"; return; }
+			cat "$TMP/err"; fail "aio=$aio: the guest did not pass"; return
+		fi
+		wrote=$(virtio_checksum "$TMP/disk.img" 0)
+		expect_in "$TMP/out" "virtio-blk: read checksum $want_read" &&
+		expect_in "$TMP/out" "virtio-blk: wrote checksum $wrote" &&
+		expect_in "$TMP/out" "virtio-blk: ok" || return
+	done
+}
+
+# kite stats shows cache=none requests going to the disk's ring, none lost or failed.
+test_virtio_blk_ring_stats() {
+	have_kvm || { skip "no /dev/kvm"; return; }
+	export KITE_RUNTIME_DIR=$TMP/run
+	truncate -s 1M "$TMP/ring.img"
+	"$KITE" run --kernel "$GUESTS/virtio_test.elf" --cmdline "test=blkloop reqs=1000000" \
+		--disk "$TMP/ring.img,cache=none,aio=io_uring" --serial "file:$TMP/ring.out" --name blkring \
+		>"$TMP/ring.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 100); do grep -q "blkloop: 1000 requests" "$TMP/ring.out" 2>/dev/null && break; sleep 0.1; done
+	if ! kill -0 $pid 2>/dev/null; then
+		wait $pid
+		grep -q "aio=io_uring: \|O_DIRECT" "$TMP/ring.log" && { skip "$(cat "$TMP/ring.log")"; return; }
+		cat "$TMP/ring.log"; fail "kite ended early"; return
+	fi
+	"$KITE" stats blkring --json >"$TMP/stats.json"
+	kill $pid; wait $pid 2>/dev/null
+	python3 - "$TMP/stats.json" <<'PY' || { cat "$TMP/stats.json"; fail "cache=none requests did not go through the ring"; }
+import json, sys
+d = json.load(open(sys.argv[1]))
+b = [v for k, v in d["devices"].items() if k.startswith("blk")][0]
+assert b["read_requests"] > 0 and b["write_requests"] > 0, b
+assert b["ring_requests"] >= 1000, b
+assert b["errors"] == 0, b
+PY
+}
+
 test_virtio_blk_readonly_refuses_writes() {
 	head -c 65536 /dev/zero >"$TMP/ro.img"
 	have_kvm || { skip "/dev/kvm is not usable"; return; }
@@ -67,7 +116,11 @@ test_virtio_disk_errors_before_start() {
 	expect_status 4 "$KITE" run --kernel "$GUESTS/virtio_test.elf" --disk "$TMP" || return
 	expect_in "$TMP/err" "is a directory" || return
 	expect_status 2 "$KITE" run --kernel "$GUESTS/virtio_test.elf" --disk "$TMP/x.img,cache=sometimes" || return
-	expect_in "$TMP/err" "bad option 'cache'"
+	expect_in "$TMP/err" "bad option 'cache'" || return
+	expect_status 2 "$KITE" run --kernel "$GUESTS/virtio_test.elf" --disk "$TMP/x.img,aio=io_uring" || return
+	expect_in "$TMP/err" "aio= applies to cache=none only" || return
+	expect_status 2 "$KITE" run --kernel "$GUESTS/virtio_test.elf" --disk "$TMP/x.img,cache=none,aio=posix" || return
+	expect_in "$TMP/err" "bad option 'aio'"
 }
 
 # Two VMs cannot write one image: the second is refused while the first runs.

@@ -79,21 +79,31 @@ static int setup_ro(void **state)
 	return fx_open(f, true, DISK_CACHE_WRITEBACK);
 }
 
-/* cache=none; a file system without O_DIRECT leaves f->blk NULL and the test skips. */
-static int setup_direct(void **state)
+/* cache=none; a file system without O_DIRECT (or a kernel without io_uring) leaves f->blk NULL: the test skips. */
+static int fx_open_direct(void **state, enum disk_aio_mode aio)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
 	*state = f;
 	if (vh_init(&f->h) || make_image(f->path))
 		return -1;
-	f->cfg = (struct disk_config){ .path = f->path, .cache = DISK_CACHE_NONE };
+	f->cfg = (struct disk_config){ .path = f->path, .cache = DISK_CACHE_NONE, .aio = aio };
 	if (virtio_blk_create(&f->h.pci, &f->h.m, &f->cfg, &f->blk)) {
 		f->blk = NULL;
 		return 0;
 	}
 	vh_start(&f->h);
 	return vh_find(&f->h, VIRTIO_ID_BLOCK);
+}
+
+static int setup_direct(void **state)
+{
+	return fx_open_direct(state, DISK_AIO_THREADS);
+}
+
+static int setup_ring(void **state)
+{
+	return fx_open_direct(state, DISK_AIO_IO_URING);
 }
 
 static int teardown(void **state)
@@ -490,6 +500,58 @@ static void test_direct_writes_to_workers(void **state)
 	close(fd);
 }
 
+/*
+ * cache=none with io_uring: aligned reads, writes and flushes go to the
+ * disk's ring (none to a worker) and land; an unaligned buffer cannot go
+ * to O_DIRECT as it is, so that one request is bounced on a worker.
+ */
+static void test_ring_io(void **state)
+{
+	struct fx *f = *state;
+	struct vh *h = &f->h;
+	struct virtio_blk_stats st;
+	const unsigned n = 8;
+	uint8_t sector[512];
+	uint32_t len;
+	int fd;
+
+	if (!f->blk)
+		skip(); /* no O_DIRECT or no io_uring here */
+	assert_true(virtio_blk_uses_ring(f->blk));
+	assert_true(vh_setup(h, STD_FEATURES, 1, 128, false) & VIRTIO_STATUS_DRIVER_OK);
+	for (unsigned i = 0; i < n; i++)
+		memset(vh_ptr(h, VH_DATA + 4096ull * i, 4096), 0x60 + (int)i, 4096);
+	post_batch(h, VIRTIO_BLK_T_OUT, 64, n);
+	assert_true(vh_wait_used(h, 0, n));
+	h->used_seen[0] = n;
+	for (unsigned i = 0; i < n; i++)
+		assert_int_equal(*(uint8_t *)vh_ptr(h, STATUS + 0x1000 + i, 1), VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_req(f, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, NULL), VIRTIO_BLK_S_OK);
+	virtio_blk_get_stats(f->blk, &st);
+	assert_int_equal(st.to_ring, n + 1);
+	assert_int_equal(st.to_workers, 0);
+	assert_int_equal(st.flushes, 1);
+	fd = open(f->path, O_RDONLY);
+	assert_true(fd >= 0);
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(pread(fd, sector, sizeof(sector), 4096 * (64 + i) + 1024), 512);
+		assert_int_equal(sector[0], 0x60 + i);
+	}
+	close(fd);
+
+	/* Read back through the ring: the used length counts the data and the status byte. */
+	assert_int_equal(blk_req(f, VIRTIO_BLK_T_IN, 8 * 65, VH_DATA + 0x10000, 4096, true, &len), VIRTIO_BLK_S_OK);
+	assert_int_equal(len, 4097);
+	assert_int_equal(*(uint8_t *)vh_ptr(h, VH_DATA + 0x10000 + 4095, 1), 0x61);
+	/* Unaligned: a worker bounces it. */
+	assert_int_equal(blk_req(f, VIRTIO_BLK_T_IN, 8 * 66, VH_DATA + 0x20001, 4096, true, &len), VIRTIO_BLK_S_OK);
+	assert_int_equal(*(uint8_t *)vh_ptr(h, VH_DATA + 0x20001, 1), 0x62);
+	virtio_blk_get_stats(f->blk, &st);
+	assert_int_equal(st.to_ring, n + 2);
+	assert_int_equal(st.to_workers, 1);
+	assert_int_equal(st.errors, 0);
+}
+
 /* The queue runs on the disk's own thread: it keeps serving with the VM's event loop stopped. */
 static void test_own_thread(void **state)
 {
@@ -534,6 +596,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_many_in_flight, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_batches, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_direct_writes_to_workers, setup_direct, teardown),
+		cmocka_unit_test_setup_teardown(test_ring_io, setup_ring, teardown),
 		cmocka_unit_test_setup_teardown(test_own_thread, setup_rw, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_open_errors, setup_rw, teardown),
 	};

@@ -4,9 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 #include <kite/config.h>
 #include <kite/disk.h>
+#include <kite/disk_aio.h>
 #include <kite/event.h>
 #include <kite/log.h>
 #include <kite/machine.h>
@@ -20,7 +22,9 @@
 #define BLK_WORKER_BATCH 8     /* requests a worker takes (and completes) at once */
 #define BLK_POLL_MIN_NS 4000u  /* first polling window once polling pays */
 #define BLK_AGAIN   0xff       /* from blk_rw: not a status, retry on a worker */
+#define BLK_QUEUED  0xfe       /* from blk_rw: not a status, on the disk's ring */
 #define BLK_EXEC_AGAIN UINT32_MAX /* the same from blk_execute */
+#define BLK_EXEC_QUEUED (UINT32_MAX - 1)
 
 struct blk_hdr {
 	uint32_t type;
@@ -39,6 +43,9 @@ struct blk_req {
 	struct iovec iov[BLK_IOV_CAP];
 	struct iovec data[BLK_IOV_CAP];
 	struct blk_req *next;
+	/* On the ring: what completion must find (I/O thread only). */
+	uint32_t ring_type;
+	uint32_t ring_len;
 };
 
 struct virtio_blk {
@@ -62,6 +69,7 @@ struct virtio_blk {
 	struct virtio_blk_stats stats;
 	/* The disk's own thread for its queue, so that I/O done inline never holds up the VM's loop. */
 	struct event_loop *io_loop;
+	struct disk_aio *aio; /* cache=none with io_uring; used on the I/O thread only */
 	pthread_t io_thread;
 	bool io_running;
 	unsigned nworkers;
@@ -123,6 +131,14 @@ static uint8_t blk_rw(struct virtio_blk *b, struct blk_req *r, const struct blk_
 		return VIRTIO_BLK_S_IOERR;
 	if (!n)
 		return VIRTIO_BLK_S_OK;
+	if (nowait && b->aio) {
+		/* Unaligned buffers (bounced on a worker) or a full ring: the worker path. */
+		if (disk_aio_queue(b->aio, write ? DISK_AIO_WRITE : DISK_AIO_READ, r->data, n, off, r))
+			return BLK_AGAIN;
+		r->ring_type = h->type;
+		r->ring_len = (uint32_t)len;
+		return BLK_QUEUED;
+	}
 	if (nowait) {
 		err = write ? blk_write_here(b, r->data, n, off) : disk_try_preadv(&b->disk, r->data, n, off);
 		if (err == -EAGAIN)
@@ -196,6 +212,26 @@ static uint8_t blk_discard(struct virtio_blk *b, struct blk_req *r, uint32_t typ
 	return VIRTIO_BLK_S_OK;
 }
 
+/* Counts a request and writes its status byte; returns the used length (bytes written, status included). */
+static uint32_t blk_finish(struct virtio_blk *b, struct blk_req *r, uint32_t type, uint8_t status, uint32_t written)
+{
+	struct virtq_elem *e = &r->e;
+
+	blk_count(b, type, status, type == VIRTIO_BLK_T_OUT ? e->out_len - sizeof(struct blk_hdr) : written);
+	iov_from_buf(e->iov + e->nout, e->nin, e->in_len - 1, &status, 1);
+	return written + 1;
+}
+
+/* A flush on the ring: ordered after the writes already completed, which is all virtio asks. */
+static uint32_t blk_flush_on_ring(struct virtio_blk *b, struct blk_req *r)
+{
+	if (disk_aio_queue(b->aio, DISK_AIO_FLUSH, NULL, 0, 0, r))
+		return BLK_EXEC_AGAIN;
+	r->ring_type = VIRTIO_BLK_T_FLUSH;
+	r->ring_len = 0;
+	return BLK_EXEC_QUEUED;
+}
+
 /*
  * Executes one request; returns the bytes written into the guest's buffers,
  * status included.  With `nowait` (the I/O thread) only I/O that will not wait on the disk
@@ -213,6 +249,8 @@ static uint32_t blk_execute(struct virtio_blk *b, struct blk_req *r, bool nowait
 		return 0;
 	}
 	iov_to_buf(e->iov, e->nout, 0, &h, sizeof(h));
+	if (nowait && b->aio && h.type == VIRTIO_BLK_T_FLUSH)
+		return blk_flush_on_ring(b, r);
 	/* Flush, discard and write-zeroes may block: a worker's job. */
 	if (nowait && (h.type == VIRTIO_BLK_T_FLUSH || h.type == VIRTIO_BLK_T_DISCARD ||
 		       h.type == VIRTIO_BLK_T_WRITE_ZEROES))
@@ -223,6 +261,8 @@ static uint32_t blk_execute(struct virtio_blk *b, struct blk_req *r, bool nowait
 		status = blk_rw(b, r, &h, &written, nowait);
 		if (status == BLK_AGAIN)
 			return BLK_EXEC_AGAIN;
+		if (status == BLK_QUEUED)
+			return BLK_EXEC_QUEUED;
 		break;
 	case VIRTIO_BLK_T_FLUSH:
 		status = disk_flush(&b->disk) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
@@ -237,9 +277,7 @@ static uint32_t blk_execute(struct virtio_blk *b, struct blk_req *r, bool nowait
 	default:
 		status = VIRTIO_BLK_S_UNSUPP;
 	}
-	blk_count(b, h.type, status, h.type == VIRTIO_BLK_T_OUT ? e->out_len - sizeof(h) : written);
-	iov_from_buf(e->iov + e->nout, e->nin, e->in_len - 1, &status, 1);
-	return written + 1;
+	return blk_finish(b, r, h.type, status, written);
 }
 
 /* ---- request lists ---- */
@@ -329,6 +367,16 @@ static void *blk_worker(void *opaque)
 
 /* ---- the queue (the disk's I/O thread) ---- */
 
+/* Everything a batch queued goes to the kernel in one system call. */
+static void blk_ring_submit(struct virtio_blk *b)
+{
+	int r = disk_aio_submit(b->aio);
+
+	/* Left in the ring, it goes with the next batch's submit. */
+	if (r < 0)
+		pr_warn_ratelimited(&b->rl, "virtio %s: io_uring submit: %s", b->vdev.name, strerror(-r));
+}
+
 /* Counters are written by the I/O thread only and read by anyone. */
 #define blk_stat_add(b, field, n) \
 	__atomic_store_n(&(b)->stats.field, (b)->stats.field + (n), __ATOMIC_RELAXED)
@@ -361,7 +409,7 @@ static int blk_run_batch(struct virtio_blk *b, unsigned qi, unsigned *completed)
 	struct virtq_elem *e[BLK_BATCH];
 	struct blk_req *r[BLK_BATCH];
 	struct blk_list freed = { 0 }, slow = { 0 };
-	unsigned have, n, ndone = 0;
+	unsigned have, n, ndone = 0, ring = 0;
 
 	/* As many slots as there are chains: no list walks for slots that go back unused. */
 	n = MIN(virtio_queue_pending(&b->vdev, qi), (unsigned)BLK_BATCH);
@@ -380,11 +428,17 @@ static int blk_run_batch(struct virtio_blk *b, unsigned qi, unsigned *completed)
 			blk_list_add(&slow, r[i]);
 			continue;
 		}
+		if (written == BLK_EXEC_QUEUED) {
+			ring++;
+			continue;
+		}
 		done[ndone++] = (struct virtq_used_elem){ .id = r[i]->e.head, .len = written };
 		blk_list_add(&freed, r[i]);
 	}
 	for (unsigned i = n; i < have; i++)
 		blk_list_add(&freed, r[i]);
+	if (ring)
+		blk_ring_submit(b);
 	if (slow.n)
 		blk_submit(b, slow.head, slow.tail, slow.n);
 	virtio_complete_many(&b->vdev, qi, done, ndone);
@@ -393,8 +447,50 @@ static int blk_run_batch(struct virtio_blk *b, unsigned qi, unsigned *completed)
 		blk_put_free(b, freed.head, freed.tail);
 	blk_stat_add(b, chains, n);
 	blk_stat_add(b, to_workers, slow.n);
+	blk_stat_add(b, to_ring, ring);
 	blk_stat_add(b, batches, n ? 1 : 0);
 	return (int)n;
+}
+
+/* ---- the ring (cache=none with io_uring; I/O thread) ---- */
+
+/* Completions taken from the ring in one pass, returned to the guest together. */
+struct blk_reaped {
+	struct virtio_blk *b;
+	struct virtq_used_elem done[VIRTIO_BLK_QUEUE_SIZE];
+	struct blk_list freed, retry;
+};
+
+static void blk_ring_done(void *opaque, void *tag, int res)
+{
+	struct blk_reaped *c = opaque;
+	struct blk_req *r = tag;
+	uint32_t written = r->ring_type == VIRTIO_BLK_T_IN ? r->ring_len : 0;
+
+	/* Short or failed: a worker does the request again, synchronously, and reports what the disk says. */
+	if (res < 0 || (uint32_t)res != r->ring_len) {
+		blk_list_add(&c->retry, r);
+		return;
+	}
+	c->done[c->freed.n] = (struct virtq_used_elem){ .id = r->e.head,
+						       .len = blk_finish(c->b, r, r->ring_type, VIRTIO_BLK_S_OK,
+									 written) };
+	blk_list_add(&c->freed, r);
+}
+
+static void blk_ring_event(void *opaque, uint32_t events)
+{
+	struct virtio_blk *b = opaque;
+	struct blk_reaped c = { .b = b };
+
+	disk_aio_reap(b->aio, blk_ring_done, &c);
+	if (c.retry.n)
+		blk_submit(b, c.retry.head, c.retry.tail, c.retry.n);
+	virtio_complete_many(&b->vdev, 0, c.done, c.freed.n);
+	if (c.freed.n)
+		blk_put_free(b, c.freed.head, c.freed.tail);
+	blk_stat_add(b, to_workers, c.retry.n);
+	blk_ring_submit(b); /* anything an earlier submit left behind */
 }
 
 /*
@@ -568,6 +664,41 @@ static void blk_stop_io(struct virtio_blk *b)
 	b->io_running = false;
 }
 
+/* cache=none: an io_uring for the disk unless the user chose threads; auto falls back when there is none. */
+static int blk_open_ring(struct virtio_blk *b, const struct disk_config *cfg)
+{
+	int r;
+
+	if (!b->disk.direct || cfg->aio == DISK_AIO_THREADS)
+		return 0;
+	r = disk_aio_open(&b->aio, &b->disk, VIRTIO_BLK_QUEUE_SIZE);
+	if (r) {
+		b->aio = NULL;
+		if (cfg->aio == DISK_AIO_IO_URING) {
+			pr_err("disk %s: aio=io_uring: %s", b->disk.path, strerror(-r));
+			return r;
+		}
+		pr_info("disk %s: no io_uring here (%s); cache=none I/O goes to worker threads", b->disk.path,
+			strerror(-r));
+		return 0;
+	}
+	r = event_loop_add(b->io_loop, disk_aio_event_fd(b->aio), EPOLLIN, blk_ring_event, b);
+	if (r) {
+		disk_aio_close(b->aio);
+		b->aio = NULL;
+	}
+	return r;
+}
+
+static void blk_close_ring(struct virtio_blk *b)
+{
+	if (!b->aio)
+		return;
+	event_loop_del(b->io_loop, disk_aio_event_fd(b->aio));
+	disk_aio_close(b->aio);
+	b->aio = NULL;
+}
+
 static int blk_start_workers(struct virtio_blk *b)
 {
 	for (unsigned i = 0; i < BLK_WORKERS; i++) {
@@ -612,13 +743,16 @@ int virtio_blk_create(struct pci_bus *pci, struct machine *m, const struct disk_
 		r = -ENOMEM;
 		goto fail_disk;
 	}
+	r = blk_open_ring(b, cfg);
+	if (r)
+		goto fail_loop;
 	b->vdev.priv = b;
 	b->vdev.loop = b->io_loop;
 	snprintf(name, sizeof(name), "blk-%.11s", b->serial[0] ? b->serial : "disk");
 	r = virtio_dev_init(&b->vdev, pci, m, name, VIRTIO_ID_BLOCK, 0x018000, blk_features(b), 1,
 			    VIRTIO_BLK_QUEUE_SIZE, VIRTIO_BLK_CFG_SIZE, &blk_ops);
 	if (r)
-		goto fail_loop;
+		goto fail_ring;
 	r = blk_start_workers(b);
 	if (!r)
 		r = blk_start_io(b);
@@ -629,6 +763,8 @@ int virtio_blk_create(struct pci_bus *pci, struct machine *m, const struct disk_
 fail_dev:
 	blk_stop_workers(b);
 	virtio_dev_exit(&b->vdev);
+fail_ring:
+	blk_close_ring(b);
 fail_loop:
 	event_loop_free(b->io_loop);
 fail_disk:
@@ -647,6 +783,7 @@ void virtio_blk_destroy(struct virtio_blk *b)
 	blk_stop_io(b);
 	blk_stop_workers(b);
 	virtio_dev_exit(&b->vdev);
+	blk_close_ring(b);
 	event_loop_free(b->io_loop);
 	pthread_cond_destroy(&b->work);
 	pthread_mutex_destroy(&b->lock);
@@ -665,6 +802,11 @@ void virtio_blk_get_stats(struct virtio_blk *b, struct virtio_blk_stats *s)
 
 	for (size_t i = 0; i < sizeof(*s) / sizeof(uint64_t); i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+bool virtio_blk_uses_ring(const struct virtio_blk *b)
+{
+	return b->aio != NULL;
 }
 
 void virtio_blk_quiesce(struct virtio_blk *b)
