@@ -70,11 +70,18 @@ struct snapshot_opts {
 	const char *mem_path;
 	bool compress;          /* zlib memory stream (restored eagerly) */
 	bool progress;          /* log progress for large memories */
+	/*
+	 * Stop the VM once the snapshot is written, from the pause: it never
+	 * runs past the snapshot point, so its disks hold what the snapshot's
+	 * guest expects (resuming first would let it write on).
+	 */
+	bool stop_after;
 };
 /*
  * Pauses vm (when running), writes the snapshot, fsyncs it and resumes vm if
- * it was running.  On any failure nothing of the snapshot is left behind and
- * the VM runs on.  Returns 0 or -errno after a message.
+ * it was running (or stops it: stop_after).  On any failure nothing of the
+ * snapshot is left behind and the VM runs on.  Returns 0 or -errno after a
+ * message.
  */
 int snapshot_create(struct vm *vm, const struct snapshot_opts *o);
 

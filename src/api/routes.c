@@ -681,7 +681,7 @@ static void api_get_metrics(struct api_context *ctx, struct api_response *resp)
 static void api_snapshot_create(struct api_context *ctx, const struct api_call *call, struct api_response *resp)
 {
 	const struct api_snapshot *sn = &call->snap;
-	struct snapshot_opts o = { .compress = sn->compress, .progress = true };
+	struct snapshot_opts o = { .compress = sn->compress, .progress = true, .stop_after = sn->stop };
 	int r;
 
 	/* A snapshot pauses and resumes the VM: it would resume it under a migration's stop-and-copy. */
@@ -701,8 +701,6 @@ static void api_snapshot_create(struct api_context *ctx, const struct api_call *
 			  strerror(-r), r == -ENOTSUP ? " (a device cannot be saved yet; see the VM's log)" : "");
 		return;
 	}
-	if (sn->stop)
-		vm_request_stop(ctx->vm, STOP_USER, 0, "stopped after a snapshot");
 	api_no_content(resp);
 }
 

@@ -383,7 +383,9 @@ int snapshot_create(struct vm *vm, const struct snapshot_opts *o)
 	r = snap_write(vm, o, &sp);
 	if (r)
 		snap_cleanup(&sp);
-	if (st == VM_RUNNING)
+	if (!r && o->stop_after)
+		vm_request_stop(vm, STOP_USER, 0, "stopped after a snapshot");
+	else if (st == VM_RUNNING)
 		vm_resume(vm);
 	if (!r)
 		pr_info("snapshot of %s (%llu MiB) written to %s in %.1f ms", vm->cfg.name,
