@@ -110,6 +110,7 @@ struct virtio_queue {
 	uint16_t max_size;
 	uint16_t msix_vector;
 	int kickfd;               /* eventfd the doorbell signals */
+	struct event_loop *loop;  /* where it is served: the device's loop unless set before init */
 	uint64_t ioeventfd_addr;  /* 0 when not bound */
 	char name[32];
 };
@@ -165,7 +166,7 @@ struct virtio_dev {
  * kick eventfds and adds them to the event loop (v->loop if the caller set
  * it, the machine's otherwise), and registers it on `pci`.  `features` are
  * the device-type bits; VERSION_1, EVENT_IDX and INDIRECT_DESC are added.
- * The caller zeroes *v beforehand and may set priv and loop.
+ * The caller zeroes *v beforehand and may set priv, loop and q[i].loop.
  */
 int virtio_dev_init(struct virtio_dev *v, struct pci_bus *pci, struct machine *m, const char *name, unsigned type,
 		    uint32_t class_code, uint64_t features, unsigned nqueues, uint16_t queue_size, unsigned cfg_size,

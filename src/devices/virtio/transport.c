@@ -699,7 +699,9 @@ static int virtio_init_queues(struct virtio_dev *v, uint16_t queue_size)
 		q->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (q->kickfd < 0)
 			return -errno;
-		r = event_loop_add(v->loop, q->kickfd, EPOLLIN, virtio_kicked, q);
+		if (!q->loop)
+			q->loop = v->loop;
+		r = event_loop_add(q->loop, q->kickfd, EPOLLIN, virtio_kicked, q);
 		if (r) {
 			close(q->kickfd);
 			q->kickfd = -1;
@@ -758,7 +760,7 @@ fail_msix:
 fail:
 	for (unsigned i = 0; i < nqueues; i++) {
 		if (v->q[i].kickfd >= 0) {
-			event_loop_del(v->loop, v->q[i].kickfd);
+			event_loop_del(v->q[i].loop, v->q[i].kickfd);
 			close(v->q[i].kickfd);
 		}
 	}
@@ -776,7 +778,7 @@ void virtio_dev_exit(struct virtio_dev *v)
 		pci_unregister(v->pci.bus, &v->pci);
 	msix_exit(&v->msix);
 	for (unsigned i = 0; i < v->nqueues; i++) {
-		event_loop_del(v->loop, v->q[i].kickfd);
+		event_loop_del(v->q[i].loop, v->q[i].kickfd);
 		close(v->q[i].kickfd);
 	}
 	pthread_cond_destroy(&v->idle);
