@@ -25,7 +25,7 @@ struct disk {
 	bool readonly;
 	bool direct;     /* O_DIRECT: buffers, offsets and lengths must be 512-aligned */
 	bool can_punch;  /* fallocate PUNCH_HOLE works here */
-	/* The file system answered RWF_NOWAIT with EOPNOTSUPP (used by the disk_try_* caller's thread only). */
+	/* The file system answered RWF_NOWAIT with EOPNOTSUPP (set once, read atomically by any thread). */
 	bool nowait_read_refused, nowait_write_refused;
 };
 
@@ -44,7 +44,7 @@ int disk_pwritev(struct disk *d, const struct iovec *iov, int n, uint64_t off);
  * done from/into the page cache, -EAGAIN when it would wait (or went short):
  * the caller then hands it to a thread that may block.  Once the file system
  * has refused RWF_NOWAIT (ext4 does for buffered writes), these return
- * -EAGAIN at once.  Call them from one thread.
+ * -EAGAIN at once.  Any thread.
  */
 int disk_try_preadv(struct disk *d, const struct iovec *iov, int n, uint64_t off);
 int disk_try_pwritev(struct disk *d, const struct iovec *iov, int n, uint64_t off);

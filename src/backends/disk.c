@@ -216,12 +216,12 @@ static int disk_try(struct disk *d, const struct iovec *iov, int n, uint64_t off
 	bool *refused = write ? &d->nowait_write_refused : &d->nowait_read_refused;
 	ssize_t r;
 
-	if (d->direct || n > IOV_MAX || (write && d->readonly) || *refused)
+	if (d->direct || n > IOV_MAX || (write && d->readonly) || __atomic_load_n(refused, __ATOMIC_RELAXED))
 		return -EAGAIN;
 	r = write ? pwritev2(d->fd, iov, n, (off_t)off, RWF_NOWAIT) : preadv2(d->fd, iov, n, (off_t)off, RWF_NOWAIT);
 	/* ext4 refuses every buffered RWF_NOWAIT write: stop paying a syscall to hear it again. */
 	if (r < 0 && errno == EOPNOTSUPP)
-		*refused = true;
+		__atomic_store_n(refused, true, __ATOMIC_RELAXED);
 	return r >= 0 && (size_t)r == iov_total(iov, n) ? 0 : -EAGAIN;
 }
 
