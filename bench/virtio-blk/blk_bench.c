@@ -7,7 +7,7 @@
  *
  *   blk_bench [--secs S] [--rounds N] [--size MiB] [--file PATH]
  *             [--wait interrupt|poll] [--poll-ns NS] [--op read|write] [--bs BYTES]
- *             [--cache writeback|none] [--aio auto|threads|io_uring]
+ *             [--cache writeback|none] [--aio auto|threads|io_uring] [--queues N]
  *
  * Raw is defined as one thread doing synchronous pread/pwrite, one request
  * at a time, at the same kind of random offsets of the same page-cached
@@ -64,6 +64,7 @@ struct run {
 	bool poll;
 	const char *only_op; /* NULL: reads and writes */
 	size_t only_bs;      /* 0: 4 KiB and 64 KiB */
+	unsigned queues;     /* the device's request queues; the guest spreads its slots over them */
 	uint64_t kicks;      /* doorbell writes by the guest */
 };
 
@@ -172,51 +173,58 @@ static struct sample run_raw(struct run *r, int fd, size_t bs, bool write, unsig
 
 /* ---- the device, through the harness ---- */
 
-/* The guest's view of its memory and queue 0, looked up once (the harness helpers check every access). */
+/* The guest's view of its memory and of queue qi, looked up once (the harness helpers check every access). */
 struct ring {
 	uint8_t *mem;
 	struct virtq_desc *desc;
 	struct virtq_avail *avail;
 	struct virtq_used *used;
 	uint16_t size;
+	unsigned qi;
 };
 
-static struct ring ring_of(struct vh *h)
+static struct ring ring_of(struct vh *h, unsigned qi)
 {
-	return (struct ring){ vh_ptr(h, 0, VH_MEM_SIZE), vh_desc(h, 0), vh_avail(h, 0), vh_used(h, 0), h->qsize[0] };
+	return (struct ring){ vh_ptr(h, 0, VH_MEM_SIZE), vh_desc(h, qi), vh_avail(h, qi), vh_used(h, qi), h->qsize[qi],
+			      qi };
 }
 
-/* Fills slot i's three descriptors and header for one request of `type` (IN, OUT or GET_ID). */
-static void prep_slot(const struct ring *q, struct run *r, unsigned i, size_t bs, uint32_t type)
+/*
+ * Request slot i (0..QD_MAX-1) lives on queue i % nq, on descriptors
+ * 3k..3k+2 of that queue's table (k = i / nq); its header, data buffer and
+ * status byte are the slot's own.
+ */
+static void prep_slot(const struct ring *q, struct run *r, unsigned i, unsigned nq, size_t bs, uint32_t type)
 {
 	bool write = type == VIRTIO_BLK_T_OUT;
 	struct { uint32_t type, reserved; uint64_t sector; } hdr = {
 		type, 0, type == VIRTIO_BLK_T_GET_ID ? 0 : next_sector(&r->rng, r->file_size, bs)
 	};
 	uint64_t data = VH_DATA + (uint64_t)i * bs;
+	unsigned d = 3 * (i / nq);
 
 	memcpy(q->mem + HDR0 + 32ull * i, &hdr, 16);
 	q->mem[STATUS0 + i] = 0xee;
-	q->desc[3 * i] = (struct virtq_desc){ HDR0 + 32ull * i, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(3 * i + 1) };
-	q->desc[3 * i + 1] = (struct virtq_desc){ data, (uint32_t)bs,
-						  VIRTQ_DESC_F_NEXT | (write ? 0 : VIRTQ_DESC_F_WRITE),
-						  (uint16_t)(3 * i + 2) };
-	q->desc[3 * i + 2] = (struct virtq_desc){ STATUS0 + i, 1, VIRTQ_DESC_F_WRITE, 0 };
+	q->desc[d] = (struct virtq_desc){ HDR0 + 32ull * i, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(d + 1) };
+	q->desc[d + 1] = (struct virtq_desc){ data, (uint32_t)bs, VIRTQ_DESC_F_NEXT | (write ? 0 : VIRTQ_DESC_F_WRITE),
+					      (uint16_t)(d + 2) };
+	q->desc[d + 2] = (struct virtq_desc){ STATUS0 + i, 1, VIRTQ_DESC_F_WRITE, 0 };
 }
 
-/* Publishes slot i and kicks only when the device asked for it (EVENT_IDX avail_event). */
-static void post(struct vh *h, const struct ring *q, struct run *r, unsigned i)
+/* Publishes slot i on its queue and kicks only when the device asked for it (EVENT_IDX avail_event). */
+static void post(struct vh *h, const struct ring *q, struct run *r, unsigned i, unsigned nq)
 {
-	uint16_t old = h->avail_idx[0], new = (uint16_t)(old + 1), event;
+	unsigned qi = q->qi;
+	uint16_t old = h->avail_idx[qi], new = (uint16_t)(old + 1), event;
 
-	q->avail->ring[old % q->size] = (uint16_t)(3 * i);
-	h->avail_idx[0] = new;
+	q->avail->ring[old % q->size] = (uint16_t)(3 * (i / nq));
+	h->avail_idx[qi] = new;
 	__atomic_store_n(&q->avail->idx, new, __ATOMIC_RELEASE);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	event = __atomic_load_n((uint16_t *)&q->used->ring[q->size], __ATOMIC_ACQUIRE);
 	if ((uint16_t)(new - event - 1) < (uint16_t)(new - old)) {
 		r->kicks++;
-		vh_wr(h, VIRTIO_NOTIFY_OFF, 0, 2);
+		vh_wr(h, VIRTIO_NOTIFY_OFF + VIRTIO_NOTIFY_MULT * qi, 0, 2);
 	}
 }
 
@@ -230,17 +238,26 @@ static uint64_t msis(struct vh *h)
 	return n;
 }
 
+static bool completions_waiting(struct vh *h, const struct ring *q, unsigned nq)
+{
+	for (unsigned i = 0; i < nq; i++)
+		if (__atomic_load_n(&q[i].used->idx, __ATOMIC_ACQUIRE) != h->used_seen[i])
+			return true;
+	return false;
+}
+
 /*
- * Sleeps until the device interrupts (MSI), as a guest would, after asking
- * for an interrupt at the next completion (used_event, EVENT_IDX).
+ * Sleeps until a device interrupt (MSI), as a guest would, after asking every
+ * queue for an interrupt at its next completion (used_event, EVENT_IDX).
  */
-static void wait_interrupt(struct vh *h, const struct ring *q)
+static void wait_interrupt(struct vh *h, const struct ring *q, unsigned nq)
 {
 	uint64_t seen = msis(h);
 
-	__atomic_store_n(&q->avail->ring[q->size], h->used_seen[0], __ATOMIC_RELAXED);
+	for (unsigned i = 0; i < nq; i++)
+		__atomic_store_n(&q[i].avail->ring[q[i].size], h->used_seen[i], __ATOMIC_RELAXED);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE) != h->used_seen[0])
+	if (completions_waiting(h, q, nq))
 		return;
 	pthread_mutex_lock(&h->lock);
 	while (h->msis == seen)
@@ -257,24 +274,25 @@ static void stats_sub(struct virtio_blk_stats *a, const struct virtio_blk_stats 
 		x[i] -= y[i];
 }
 
-/* Takes every completion in the used ring, refilling each slot unless stopping; returns completions. */
-static unsigned reap(struct vh *h, const struct ring *q, struct run *r, size_t bs, uint32_t type, bool refill)
+/* Takes every completion in one queue's used ring, refilling each slot unless stopping; returns completions. */
+static unsigned reap(struct vh *h, const struct ring *q, unsigned nq, struct run *r, size_t bs, uint32_t type,
+		     bool refill)
 {
+	unsigned qi = q->qi, n = 0;
 	uint16_t idx = __atomic_load_n(&q->used->idx, __ATOMIC_ACQUIRE);
-	unsigned n = 0;
 
-	while (h->used_seen[0] != idx) {
-		unsigned slot = q->used->ring[h->used_seen[0] % q->size].id / 3;
+	while (h->used_seen[qi] != idx) {
+		unsigned slot = q->used->ring[h->used_seen[qi] % q->size].id / 3 * nq + qi;
 
-		h->used_seen[0]++;
+		h->used_seen[qi]++;
 		if (slot >= QD_MAX || q->mem[STATUS0 + slot] != VIRTIO_BLK_S_OK) {
 			fprintf(stderr, "device I/O failed\n");
 			exit(1);
 		}
 		n++;
 		if (refill) {
-			prep_slot(q, r, slot, bs, type);
-			post(h, q, r, slot);
+			prep_slot(q, r, slot, nq, bs, type);
+			post(h, q, r, slot, nq);
 		}
 	}
 	return n;
@@ -283,28 +301,33 @@ static unsigned reap(struct vh *h, const struct ring *q, struct run *r, size_t b
 static struct sample run_dev(struct vh *h, struct virtio_blk *blk, struct run *r, size_t bs, uint32_t type,
 			     unsigned qd)
 {
-	struct ring q = ring_of(h);
+	unsigned nq = MIN(r->queues, qd);
+	struct ring q[KITE_MAX_DISK_QUEUES];
 	struct sample s = { 0 };
 	struct virtio_blk_stats st0;
 	uint64_t kicks0 = r->kicks, irqs0 = msis(h);
-	struct clocks c0 = clocks_now();
+	struct clocks c0;
 	unsigned outstanding = qd;
 	bool stopping = false;
 
+	for (unsigned i = 0; i < nq; i++)
+		q[i] = ring_of(h, i);
 	virtio_blk_get_stats(blk, &st0);
+	c0 = clocks_now();
 	for (unsigned i = 0; i < qd; i++) {
-		prep_slot(&q, r, i, bs, type);
-		post(h, &q, r, i);
+		prep_slot(&q[i % nq], r, i, nq, bs, type);
+		post(h, &q[i % nq], r, i, nq);
 	}
 	while (outstanding) {
-		unsigned n;
+		unsigned n = 0;
 
-		if (__atomic_load_n(&q.used->idx, __ATOMIC_ACQUIRE) == h->used_seen[0]) {
+		if (!completions_waiting(h, q, nq)) {
 			if (!r->poll)
-				wait_interrupt(h, &q);
+				wait_interrupt(h, q, nq);
 			continue;
 		}
-		n = reap(h, &q, r, bs, type, !stopping);
+		for (unsigned i = 0; i < nq; i++)
+			n += reap(h, &q[i], nq, r, bs, type, !stopping);
 		s.ops += n;
 		if (stopping)
 			outstanding -= n;
@@ -530,7 +553,7 @@ static int make_file(const char *path, uint64_t size)
 
 int main(int argc, char **argv)
 {
-	struct run r = { .secs = 0.5, .file_size = 64 * MiB, .rng = 42, .rounds = 3 };
+	struct run r = { .secs = 0.5, .file_size = 64 * MiB, .rng = 42, .rounds = 3, .queues = 1 };
 	const char *path = "/tmp/kite-blk-bench.img";
 	struct disk_config cfg = { .id = "bench" };
 	static const size_t sizes[] = { 4096, 65536 };
@@ -558,6 +581,8 @@ int main(int argc, char **argv)
 			r.only_op = argv[i + 1];
 		else if (!strcmp(argv[i], "--bs"))
 			r.only_bs = strtoul(argv[i + 1], NULL, 0);
+		else if (!strcmp(argv[i], "--queues"))
+			r.queues = (unsigned)MIN(MAX(atoi(argv[i + 1]), 1), KITE_MAX_DISK_QUEUES);
 		else if (!strcmp(argv[i], "--cache"))
 			cfg.cache = !strcmp(argv[i + 1], "none") ? DISK_CACHE_NONE : DISK_CACHE_WRITEBACK;
 		else if (!strcmp(argv[i], "--aio"))
@@ -569,6 +594,7 @@ int main(int argc, char **argv)
 	wake_us = wakeup_us(&wake_cpu_us);
 	fd = make_file(path, r.file_size);
 	cfg.path = path;
+	cfg.queues = r.queues;
 	raw_fd = cfg.cache == DISK_CACHE_NONE ? open(path, O_RDWR | O_DIRECT | O_CLOEXEC) : fd;
 	if (fd < 0 || raw_fd < 0 || vh_init(&h) || virtio_blk_create(&h.pci, &h.m, &cfg, &blk)) {
 		fprintf(stderr, "blk_bench: set-up failed\n");
@@ -577,19 +603,20 @@ int main(int argc, char **argv)
 	virtio_blk_set_poll(blk, poll_ns);
 	vh_start(&h);
 	if (vh_find(&h, VIRTIO_ID_BLOCK) ||
-	    !(vh_setup(&h, 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_EVENT_IDX, 1, 128, true) &
+	    !(vh_setup(&h, 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_EVENT_IDX |
+			       (r.queues > 1 ? 1ull << VIRTIO_BLK_F_MQ : 0), r.queues, 128, true) &
 	      VIRTIO_STATUS_DRIVER_OK)) {
 		fprintf(stderr, "blk_bench: device did not come up\n");
 		return 1;
 	}
 	printf("{\"benchmark\": \"virtio-blk\", \"file_mib\": %llu, \"secs_per_case\": %.2f, \"rounds\": %u, "
-	       "\"cache\": \"%s\", \"aio\": \"%s\", \"completion\": \"%s\", \"device_poll_max_ns\": %u,\n"
+	       "\"queues\": %u, \"cache\": \"%s\", \"aio\": \"%s\", \"completion\": \"%s\", \"device_poll_max_ns\": %u,\n"
 	       " \"host\": {\"cpus\": %ld, \"loadavg\": %.2f, \"syscall_us\": %.2f, \"wakeup_us\": %.2f, "
 	       "\"wakeup_cpu_us\": %.2f},\n"
 	       " \"raw\": \"one thread, synchronous pread/pwrite, one request at a time, random offsets, "
 	       "same page-cached file, 16 rotating buffers (raw_2t: two such threads, for context)\",\n"
 	       " \"target\": {\"min_ratio\": 0.90, \"max_overhead_us\": 2.0}, \"results\": [",
-	       (unsigned long long)(r.file_size / MiB), r.secs, r.rounds,
+	       (unsigned long long)(r.file_size / MiB), r.secs, r.rounds, r.queues,
 	       cfg.cache == DISK_CACHE_NONE ? "none" : "writeback", blk_aio_name(blk, &cfg), r.poll ? "poll" : "interrupt",
 	       poll_ns,
 	       sysconf(_SC_NPROCESSORS_ONLN), loadavg(), syscall_us(), wake_us, wake_cpu_us);

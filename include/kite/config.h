@@ -16,6 +16,7 @@
 
 #define KITE_MAX_CPUS  64
 #define KITE_MAX_DISKS 16
+#define KITE_MAX_DISK_QUEUES 8 /* virtio-blk request queues per disk, each with its own thread */
 #define KITE_NAME_MAX  64
 #define KITE_MAX_NETS  8
 
@@ -36,6 +37,7 @@ struct disk_config {
 	char id[21]; /* VIRTIO_BLK_ID_BYTES + NUL; "" = derived from the path */
 	enum disk_cache cache;
 	enum disk_aio_mode aio; /* a host-side choice: not kept in snapshots (restore uses auto) */
+	unsigned queues;        /* request queues; 0 = 1 */
 };
 
 enum console_kind { CONSOLE_NONE, CONSOLE_STDIO, CONSOLE_FILE, CONSOLE_PTY };

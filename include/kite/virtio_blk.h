@@ -4,16 +4,22 @@
 
 /*
  * virtio-blk over a raw image (src/backends/disk.c).  One request queue of
- * 256 entries.  The event loop thread pops requests in batches and serves
- * what cannot block there (page-cache hits, RWF_NOWAIT), returning a batch
- * with one used-index update and at most one interrupt; the rest goes to a
- * small pool of worker threads (preadv/pwritev) that take and complete
- * several at a time, so neither a vCPU nor the event loop waits for the
- * disk.  After a batch the loop polls the avail ring for an adaptive,
- * bounded while (VIRTIO_BLK_POLL_NS) to save the next doorbell wake-up.
+ * 256 entries, or up to VIRTIO_BLK_MAX_QUEUES (VIRTIO_BLK_F_MQ, --disk
+ * ...,queues=N), each served by an I/O thread of its own.  A queue's thread
+ * pops requests in batches and serves what will not wait on the disk there
+ * (page-cache reads with RWF_NOWAIT, buffered writes; cache=none requests
+ * go to its io_uring), returning a batch with one used-index update and at
+ * most one interrupt; the rest goes to a small pool of worker threads
+ * shared by the queues (preadv/pwritev) that take and complete several at
+ * a time, so no vCPU waits for the disk.  After a batch the thread polls
+ * the avail ring for an adaptive, bounded while (VIRTIO_BLK_POLL_NS) to save
+ * the next doorbell wake-up.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
+
+#include <kite/config.h>
 
 struct pci_bus;
 struct machine;
@@ -26,6 +32,7 @@ struct virtio_blk;
 #define VIRTIO_BLK_F_RO           5
 #define VIRTIO_BLK_F_BLK_SIZE     6
 #define VIRTIO_BLK_F_FLUSH        9
+#define VIRTIO_BLK_F_MQ           12
 #define VIRTIO_BLK_F_DISCARD      13
 #define VIRTIO_BLK_F_WRITE_ZEROES 14
 
@@ -41,12 +48,13 @@ struct virtio_blk;
 #define VIRTIO_BLK_S_UNSUPP 2
 
 #define VIRTIO_BLK_ID_BYTES   20
+#define VIRTIO_BLK_MAX_QUEUES KITE_MAX_DISK_QUEUES
 #define VIRTIO_BLK_QUEUE_SIZE 256
 #define VIRTIO_BLK_SEG_MAX    126
 #define VIRTIO_BLK_SIZE_MAX   (1u << 20)
 #define VIRTIO_BLK_MAX_DISCARD_SECTORS 0x400000u
 #define VIRTIO_BLK_MAX_DISCARD_SEG     16
-/* Longest the event loop watches the avail ring after a batch (adaptive, see blk.c). */
+/* Longest a queue's thread watches the avail ring after a batch (adaptive, see blk.c). */
 #define VIRTIO_BLK_POLL_NS 64000u
 
 /* Device configuration offsets (virtio 1.x, 5.2.4). */
@@ -54,6 +62,7 @@ struct virtio_blk;
 #define VIRTIO_BLK_CFG_SIZE_MAX    8
 #define VIRTIO_BLK_CFG_SEG_MAX     12
 #define VIRTIO_BLK_CFG_BLK_SIZE    20
+#define VIRTIO_BLK_CFG_NUM_QUEUES  34
 #define VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS 36
 #define VIRTIO_BLK_CFG_MAX_DISCARD_SEG     40
 #define VIRTIO_BLK_CFG_DISCARD_ALIGN       44

@@ -86,7 +86,21 @@ static int parse_serial(const char *s, struct serial_config *sc)
 	return 0;
 }
 
-/* --disk PATH[,ro][,id=NAME][,cache=none|writeback][,aio=io_uring|threads]; the file is checked when the VM is built. */
+/*
+ * --disk PATH[,ro][,id=NAME][,cache=none|writeback][,aio=io_uring|threads][,queues=N];
+ * the file itself is checked when the VM is built.
+ */
+static int parse_disk_queues(const char *val, unsigned *out)
+{
+	char *end;
+	unsigned long n = strtoul(val, &end, 10);
+
+	if (!*val || *end || n < 1 || n > KITE_MAX_DISK_QUEUES)
+		return -EINVAL;
+	*out = (unsigned)n;
+	return 0;
+}
+
 static int parse_disk(const char *s, struct vm_config *cfg)
 {
 	char *copy, *cur, *key, *val;
@@ -102,7 +116,7 @@ static int parse_disk(const char *s, struct vm_config *cfg)
 		return cli_usage_error("run", "--disk '%s': too many or too long options", s);
 	if (opts_next(&cur, &key, &val) != 1 || val)
 		return cli_usage_error("run", "--disk '%s': expected PATH[,ro][,id=NAME][,cache=none|writeback]"
-				       "[,aio=io_uring|threads]", s);
+				       "[,aio=io_uring|threads][,queues=N]", s);
 	d->path = key;
 	while ((r = opts_next(&cur, &key, &val)) == 1) {
 		if (!strcmp(key, "ro") && !val)
@@ -117,9 +131,12 @@ static int parse_disk(const char *s, struct vm_config *cfg)
 			d->aio = DISK_AIO_IO_URING;
 		else if (!strcmp(key, "aio") && val && !strcmp(val, "threads"))
 			d->aio = DISK_AIO_THREADS;
+		else if (!strcmp(key, "queues") && val && parse_disk_queues(val, &d->queues) == 0)
+			;
 		else
 			return cli_usage_error("run", "--disk '%s': bad option '%s' (ro, id=NAME of 1-20 characters, "
-					       "cache=none|writeback, aio=io_uring|threads)", s, key);
+					       "cache=none|writeback, aio=io_uring|threads, queues=1-%d)", s, key,
+					       KITE_MAX_DISK_QUEUES);
 	}
 	if (r < 0)
 		return cli_usage_error("run", "--disk '%s': empty option", s);

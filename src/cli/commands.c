@@ -14,7 +14,7 @@ const struct cli_command cli_commands[] = {
 	  "  --mem SIZE           guest RAM, with suffix K, M or G (default 128M)\n"
 	  "  --cpus N             number of vCPUs (default 1); APs start by INIT/SIPI from the guest\n"
 	  "  --serial MODE        COM1: stdio (default), file:PATH, socket (kite console), none\n"
-	  "  --disk PATH[,ro][,id=NAME][,cache=none|writeback][,aio=io_uring|threads]\n"
+	  "  --disk PATH[,ro][,id=NAME][,cache=none|writeback][,aio=io_uring|threads][,queues=N]\n"
 	  "                       virtio-blk disk on a raw image (repeatable, up to 16)\n"
 	  "  --console virtio[,stdio|file:PATH|pty]\n"
 	  "                       virtio-console (Linux hvc0); use with --serial none for stdio\n"

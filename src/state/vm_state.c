@@ -68,6 +68,9 @@ static int config_save(void *opaque, struct sbuf *b)
 	sbuf_put_str(b, c->console.path);
 	sbuf_put_u8(b, c->rng);
 	config_save_nets(vm, b);
+	/* 1.2: each disk's queue count (a device with another count would not take the saved queues). */
+	for (unsigned i = 0; i < c->ndisks; i++)
+		sbuf_put_u32(b, c->disks[i].queues ? c->disks[i].queues : 1);
 	return 0;
 }
 
@@ -246,7 +249,7 @@ int state_vm_register(struct vm *vm, struct state_registry *reg, uint32_t *mem_f
 	if (!mem || !chips)
 		return -ENOMEM;
 	*mem = (struct mem_ctx){ vm, mem_format };
-	r = state_register(reg, "config", 0, 1, 1, config_save, config_load, vm);
+	r = state_register(reg, "config", 0, 1, 2, config_save, config_load, vm);
 	if (!r)
 		r = state_register(reg, "memory", 0, 1, 0, memory_save_ctx, memory_load_ctx, mem);
 	if (!r)
@@ -326,6 +329,8 @@ static void info_config(struct sbuf *b, struct state_vm_info *info, unsigned min
 	c->rng = sbuf_get_u8(b);
 	if (minor >= 1)
 		info_nets(b, info);
+	for (unsigned i = 0; minor >= 2 && i < c->ndisks; i++)
+		c->disks[i].queues = sbuf_get_u32(b);
 }
 
 /* Numbers from the file, checked before they size a VM. */
@@ -340,7 +345,8 @@ static int info_check(const struct state_vm_info *info)
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < c->ndisks; i++)
-		if (!c->disks[i].path || c->disks[i].cache > DISK_CACHE_NONE) {
+		if (!c->disks[i].path || c->disks[i].cache > DISK_CACHE_NONE ||
+		    c->disks[i].queues > KITE_MAX_DISK_QUEUES) {
 			pr_err("state: disk %u of the config section is malformed", i);
 			return -EINVAL;
 		}

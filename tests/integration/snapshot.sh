@@ -317,9 +317,10 @@ test_snapshot_virtio_blk_in_flight() {
 	snap_blk_in_flight ""
 }
 
-# The same with cache=none: requests in flight on the disk's io_uring (or its workers) when the VM stops.
+# The same with cache=none: requests in flight on the disk's io_uring (or its workers) when the VM stops;
+# two request queues (the guest uses one), which the restored device must have too.
 test_snapshot_virtio_blk_in_flight_direct() {
-	snap_blk_in_flight ",cache=none"
+	snap_blk_in_flight ",cache=none,queues=2"
 }
 
 test_run_restore_and_detach() {

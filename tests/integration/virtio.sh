@@ -30,6 +30,15 @@ test_virtio_blk_guest_io() {
 	[ "$(od -An -tx1 -N 4 "$TMP/disk.img" | tr -d ' ')" = "030a1118" ] || fail "image does not start with the guest's pattern"
 }
 
+# A disk with four request queues (VIRTIO_BLK_F_MQ) serves a driver that does not take MQ on its first queue.
+test_virtio_blk_queues_without_mq_driver() {
+	head -c 1048576 /dev/urandom >"$TMP/disk.img"
+	want_read=$(virtio_checksum "$TMP/disk.img" 4096)
+	virtio_guest blk --disk "$TMP/disk.img,id=kite-disk-0,queues=4" || return
+	expect_in "$TMP/out" "virtio-blk: read checksum $want_read" &&
+	expect_in "$TMP/out" "virtio-blk: ok"
+}
+
 # cache=none: the same guest I/O through the disk's io_uring (under the default
 # seccomp sandbox), then through worker threads; a host without io_uring skips the first.
 test_virtio_blk_guest_io_direct() {
@@ -120,7 +129,9 @@ test_virtio_disk_errors_before_start() {
 	expect_status 2 "$KITE" run --kernel "$GUESTS/virtio_test.elf" --disk "$TMP/x.img,aio=io_uring" || return
 	expect_in "$TMP/err" "aio= applies to cache=none only" || return
 	expect_status 2 "$KITE" run --kernel "$GUESTS/virtio_test.elf" --disk "$TMP/x.img,cache=none,aio=posix" || return
-	expect_in "$TMP/err" "bad option 'aio'"
+	expect_in "$TMP/err" "bad option 'aio'" || return
+	expect_status 2 "$KITE" run --kernel "$GUESTS/virtio_test.elf" --disk "$TMP/x.img,queues=9" || return
+	expect_in "$TMP/err" "queues=1-8"
 }
 
 # Two VMs cannot write one image: the second is refused while the first runs.

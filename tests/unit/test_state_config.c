@@ -23,9 +23,14 @@ struct nic {
 	uint8_t mac[6];
 };
 
+/* With disk_queues >= 0, one disk whose queue count (1.2) is disk_queues. */
+static int disk_queues = -1;
+
 /* A config section like config_save writes (1.0 without NICs), a memory section, the end marker. */
 static void put_config(struct sbuf *b, unsigned minor, unsigned nnets, const struct nic *nets)
 {
+	char id[21] = "d0";
+
 	sbuf_put_str(b, "vm1");
 	sbuf_put_u64(b, 16 << 20);
 	sbuf_put_u32(b, 1);
@@ -35,7 +40,13 @@ static void put_config(struct sbuf *b, unsigned minor, unsigned nnets, const str
 	sbuf_put_u32(b, 0); /* reboot */
 	sbuf_put_u32(b, 0); /* serial stdio */
 	sbuf_put_str(b, NULL);
-	sbuf_put_u32(b, 0); /* disks */
+	sbuf_put_u32(b, disk_queues >= 0); /* disks */
+	if (disk_queues >= 0) {
+		sbuf_put_str(b, "/images/d0.img");
+		sbuf_put_u8(b, 0);
+		sbuf_put(b, id, sizeof(id));
+		sbuf_put_u32(b, 0); /* cache */
+	}
 	sbuf_put_u32(b, 0); /* console */
 	sbuf_put_str(b, NULL);
 	sbuf_put_u8(b, 0); /* rng */
@@ -47,6 +58,8 @@ static void put_config(struct sbuf *b, unsigned minor, unsigned nnets, const str
 		sbuf_put_str(b, nets[i].tap);
 		sbuf_put(b, nets[i].mac, 6);
 	}
+	if (minor >= 2 && disk_queues >= 0)
+		sbuf_put_u32(b, (uint32_t)disk_queues);
 }
 
 static int decode(unsigned minor, unsigned nnets, const struct nic *nets, struct state_vm_info *info)
@@ -125,6 +138,26 @@ static void test_config_hostile_nics(void **state)
 	assert_int_equal(decode(1, 1, noname, &info), -EINVAL);
 }
 
+/* 1.2 adds each disk's queue count; before it a disk has one queue; more than a disk can have is refused. */
+static void test_config_disk_queues(void **state)
+{
+	struct state_vm_info info;
+
+	(void)state;
+	disk_queues = 4;
+	assert_int_equal(decode(1, 0, NULL, &info), 0);
+	assert_int_equal(info.cfg.ndisks, 1);
+	assert_int_equal(info.cfg.disks[0].queues, 0); /* 1.1: the default, one queue */
+	state_vm_info_free(&info);
+	assert_int_equal(decode(2, 0, NULL, &info), 0);
+	assert_string_equal(info.cfg.disks[0].path, "/images/d0.img");
+	assert_int_equal(info.cfg.disks[0].queues, 4);
+	state_vm_info_free(&info);
+	disk_queues = KITE_MAX_DISK_QUEUES + 1;
+	assert_int_equal(decode(2, 0, NULL, &info), -EINVAL);
+	disk_queues = -1;
+}
+
 static void test_restore_configure_macs(void **state)
 {
 	struct restore_image img;
@@ -161,6 +194,7 @@ int main(void)
 		cmocka_unit_test(test_config_1_0_has_no_nics),
 		cmocka_unit_test(test_config_1_1_nics),
 		cmocka_unit_test(test_config_hostile_nics),
+		cmocka_unit_test(test_config_disk_queues),
 		cmocka_unit_test(test_restore_configure_macs),
 	};
 

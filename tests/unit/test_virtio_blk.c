@@ -101,6 +101,33 @@ static int setup_direct(void **state)
 	return fx_open_direct(state, DISK_AIO_THREADS);
 }
 
+/* Two request queues (VIRTIO_BLK_F_MQ), page cache or cache=none with workers. */
+static int fx_open_mq(void **state, enum disk_cache cache)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	*state = f;
+	if (vh_init(&f->h) || make_image(f->path))
+		return -1;
+	f->cfg = (struct disk_config){ .path = f->path, .cache = cache, .aio = DISK_AIO_THREADS, .queues = 2 };
+	if (virtio_blk_create(&f->h.pci, &f->h.m, &f->cfg, &f->blk)) {
+		f->blk = NULL;
+		return cache == DISK_CACHE_NONE ? 0 : -1;
+	}
+	vh_start(&f->h);
+	return vh_find(&f->h, VIRTIO_ID_BLOCK);
+}
+
+static int setup_mq(void **state)
+{
+	return fx_open_mq(state, DISK_CACHE_WRITEBACK);
+}
+
+static int setup_mq_direct(void **state)
+{
+	return fx_open_mq(state, DISK_CACHE_NONE);
+}
+
 static int setup_ring(void **state)
 {
 	return fx_open_direct(state, DISK_AIO_IO_URING);
@@ -552,6 +579,94 @@ static void test_ring_io(void **state)
 	assert_int_equal(st.errors, 0);
 }
 
+/*
+ * Queues n 4 KiB requests on queue qi (descriptors 3i..3i+2 of that queue's
+ * table; headers, data and status bytes in the queue's own area), one doorbell.
+ */
+static void post_batch_q(struct vh *h, unsigned qi, uint32_t type, unsigned first, unsigned n)
+{
+	struct { uint32_t type, reserved; uint64_t sector; } hdr;
+	struct virtq_avail *a = vh_avail(h, qi);
+
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t hg = HDR + 0x800 * qi + 32 * i, sg = STATUS + 0x1000 + 0x100 * qi + i;
+		uint64_t dg = VH_DATA + 0x40000ull * qi + 4096ull * i;
+
+		hdr = (typeof(hdr)){ type, 0, 8ull * (first + i) };
+		memcpy(vh_ptr(h, hg, 16), &hdr, 16);
+		*(uint8_t *)vh_ptr(h, sg, 1) = 0xee;
+		vh_set_desc(h, qi, 3 * i, hg, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(3 * i + 1));
+		vh_set_desc(h, qi, 3 * i + 1, dg, 4096,
+			    VIRTQ_DESC_F_NEXT | (type == VIRTIO_BLK_T_IN ? VIRTQ_DESC_F_WRITE : 0), (uint16_t)(3 * i + 2));
+		vh_set_desc(h, qi, 3 * i + 2, sg, 1, VIRTQ_DESC_F_WRITE, 0);
+		a->ring[(h->avail_idx[qi] + i) % h->qsize[qi]] = (uint16_t)(3 * i);
+	}
+	h->avail_idx[qi] = (uint16_t)(h->avail_idx[qi] + n);
+	__atomic_store_n(&a->idx, h->avail_idx[qi], __ATOMIC_RELEASE);
+	vh_wr(h, VIRTIO_NOTIFY_OFF + VIRTIO_NOTIFY_MULT * qi, 0, 2);
+}
+
+/*
+ * Two queues: offered with MQ and num_queues 2; writes on queue 0 and reads
+ * on queue 1 at once, each served (inline or by a worker) and completed on
+ * its own queue, the data where the other queue's requests put it.
+ */
+static void mq_writes_and_reads(struct fx *f)
+{
+	struct vh *h = &f->h;
+	const unsigned n = 12;
+	uint8_t sector[512];
+	int fd;
+
+	assert_true(vh_rd(h, VIRTIO_COMMON_DF, 4) & F(VIRTIO_BLK_F_MQ));
+	assert_int_equal(vh_rd(h, VIRTIO_DEVCFG_OFF + VIRTIO_BLK_CFG_NUM_QUEUES, 2), 2);
+	assert_true(vh_setup(h, STD_FEATURES | F(VIRTIO_BLK_F_MQ), 2, 128, false) & VIRTIO_STATUS_DRIVER_OK);
+	for (unsigned i = 0; i < n; i++)
+		memset(vh_ptr(h, VH_DATA + 4096ull * i, 4096), 0x30 + (int)i, 4096);
+	post_batch_q(h, 0, VIRTIO_BLK_T_OUT, 100, n);
+	post_batch_q(h, 1, VIRTIO_BLK_T_IN, 0, n);
+	assert_true(vh_wait_used(h, 0, n));
+	assert_true(vh_wait_used(h, 1, n));
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(*(uint8_t *)vh_ptr(h, STATUS + 0x1000 + i, 1), VIRTIO_BLK_S_OK);
+		assert_int_equal(*(uint8_t *)vh_ptr(h, STATUS + 0x1100 + i, 1), VIRTIO_BLK_S_OK);
+		/* make_image: byte j of 4 KiB block b is b * 7 + j / 512 */
+		assert_int_equal(*(uint8_t *)vh_ptr(h, VH_DATA + 0x40000 + 4096ull * i + 1024, 1), (uint8_t)(i * 7 + 2));
+		assert_int_equal(vh_used(h, 0)->ring[i].id % 3, 0);
+		assert_int_equal(vh_used(h, 1)->ring[i].len, 4097);
+	}
+	fd = open(f->path, O_RDONLY);
+	assert_true(fd >= 0);
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(pread(fd, sector, sizeof(sector), 4096 * (100 + i)), 512);
+		assert_int_equal(sector[0], 0x30 + i);
+	}
+	close(fd);
+}
+
+static void test_mq(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_blk_stats st;
+
+	mq_writes_and_reads(f);
+	virtio_blk_get_stats(f->blk, &st);
+	assert_int_equal(st.to_workers, 0);
+}
+
+/* The same with every request on the workers: their completions find their queues. */
+static void test_mq_workers(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_blk_stats st;
+
+	if (!f->blk)
+		skip(); /* no O_DIRECT on this file system */
+	mq_writes_and_reads(f);
+	virtio_blk_get_stats(f->blk, &st);
+	assert_int_equal(st.to_workers, 24);
+}
+
 /* The queue runs on the disk's own thread: it keeps serving with the VM's event loop stopped. */
 static void test_own_thread(void **state)
 {
@@ -598,6 +713,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_direct_writes_to_workers, setup_direct, teardown),
 		cmocka_unit_test_setup_teardown(test_ring_io, setup_ring, teardown),
 		cmocka_unit_test_setup_teardown(test_own_thread, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_mq, setup_mq, teardown),
+		cmocka_unit_test_setup_teardown(test_mq_workers, setup_mq_direct, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_open_errors, setup_rw, teardown),
 	};
 

@@ -43,9 +43,27 @@ struct blk_req {
 	struct iovec iov[BLK_IOV_CAP];
 	struct iovec data[BLK_IOV_CAP];
 	struct blk_req *next;
+	unsigned qi; /* the queue it came from, and goes back to */
 	/* On the ring: what completion must find (I/O thread only). */
 	uint32_t ring_type;
 	uint32_t ring_len;
+};
+
+/*
+ * A request queue and its I/O thread: an epoll loop of its own over the
+ * queue's doorbell (and ring), so I/O done inline never holds up the VM's
+ * loop, another disk or another queue of this disk.
+ */
+struct blk_queue {
+	struct virtio_blk *b;
+	unsigned index;
+	struct event_loop *loop;
+	struct disk_aio *aio; /* cache=none with io_uring: this thread's ring */
+	pthread_t thread;
+	bool running;
+	/* Polling the avail ring after a batch (this thread only). */
+	uint32_t poll_ns;     /* current window, adapted between 0 and poll_max_ns */
+	uint64_t idle_since;  /* when the thread last went to sleep on the doorbell */
 };
 
 struct virtio_blk {
@@ -60,18 +78,12 @@ struct virtio_blk {
 	pthread_cond_t work;
 	struct blk_req *free;
 	struct blk_req *todo, **todo_tail;
-	bool starved; /* the loop found no free request: kick when one returns */
+	bool starved; /* a queue found no free request: kick them when one returns */
 	bool stop;
-	/* Polling the avail ring after a batch (loop thread only, but max_ns). */
-	uint32_t poll_max_ns;  /* 0: never poll */
-	uint32_t poll_ns;      /* current window, adapted between 0 and poll_max_ns */
-	uint64_t idle_since;   /* when the loop last went to sleep on the doorbell */
+	uint32_t poll_max_ns;  /* 0: never poll (any thread) */
 	struct virtio_blk_stats stats;
-	/* The disk's own thread for its queue, so that I/O done inline never holds up the VM's loop. */
-	struct event_loop *io_loop;
-	struct disk_aio *aio; /* cache=none with io_uring; used on the I/O thread only */
-	pthread_t io_thread;
-	bool io_running;
+	unsigned nqueues;
+	struct blk_queue q[VIRTIO_BLK_MAX_QUEUES];
 	unsigned nworkers;
 	pthread_t workers[BLK_WORKERS];
 	struct blk_req reqs[VIRTIO_BLK_QUEUE_SIZE];
@@ -102,7 +114,7 @@ static int blk_write_here(struct virtio_blk *b, const struct iovec *iov, int n, 
 {
 	int err = disk_try_pwritev(&b->disk, iov, n, off);
 
-	if (err == -EAGAIN && !b->disk.direct && b->disk.nowait_write_refused)
+	if (err == -EAGAIN && !b->disk.direct && __atomic_load_n(&b->disk.nowait_write_refused, __ATOMIC_RELAXED))
 		err = disk_pwritev(&b->disk, iov, n, off);
 	return err;
 }
@@ -131,9 +143,9 @@ static uint8_t blk_rw(struct virtio_blk *b, struct blk_req *r, const struct blk_
 		return VIRTIO_BLK_S_IOERR;
 	if (!n)
 		return VIRTIO_BLK_S_OK;
-	if (nowait && b->aio) {
+	if (nowait && b->q[r->qi].aio) {
 		/* Unaligned buffers (bounced on a worker) or a full ring: the worker path. */
-		if (disk_aio_queue(b->aio, write ? DISK_AIO_WRITE : DISK_AIO_READ, r->data, n, off, r))
+		if (disk_aio_queue(b->q[r->qi].aio, write ? DISK_AIO_WRITE : DISK_AIO_READ, r->data, n, off, r))
 			return BLK_AGAIN;
 		r->ring_type = h->type;
 		r->ring_len = (uint32_t)len;
@@ -225,7 +237,7 @@ static uint32_t blk_finish(struct virtio_blk *b, struct blk_req *r, uint32_t typ
 /* A flush on the ring: ordered after the writes already completed, which is all virtio asks. */
 static uint32_t blk_flush_on_ring(struct virtio_blk *b, struct blk_req *r)
 {
-	if (disk_aio_queue(b->aio, DISK_AIO_FLUSH, NULL, 0, 0, r))
+	if (disk_aio_queue(b->q[r->qi].aio, DISK_AIO_FLUSH, NULL, 0, 0, r))
 		return BLK_EXEC_AGAIN;
 	r->ring_type = VIRTIO_BLK_T_FLUSH;
 	r->ring_len = 0;
@@ -249,7 +261,7 @@ static uint32_t blk_execute(struct virtio_blk *b, struct blk_req *r, bool nowait
 		return 0;
 	}
 	iov_to_buf(e->iov, e->nout, 0, &h, sizeof(h));
-	if (nowait && b->aio && h.type == VIRTIO_BLK_T_FLUSH)
+	if (nowait && b->q[r->qi].aio && h.type == VIRTIO_BLK_T_FLUSH)
 		return blk_flush_on_ring(b, r);
 	/* Flush, discard and write-zeroes may block: a worker's job. */
 	if (nowait && (h.type == VIRTIO_BLK_T_FLUSH || h.type == VIRTIO_BLK_T_DISCARD ||
@@ -283,8 +295,8 @@ static uint32_t blk_execute(struct virtio_blk *b, struct blk_req *r, bool nowait
 /* ---- request lists ---- */
 
 /*
- * Takes up to max free requests into r[] under one lock (the loop is the
- * only taker); none left makes the next blk_put_free kick the queue.
+ * Takes up to max free requests into r[] under one lock; none left makes
+ * the next blk_put_free kick the queues.
  */
 static unsigned blk_get_free(struct virtio_blk *b, struct blk_req **r, unsigned max)
 {
@@ -301,7 +313,7 @@ static unsigned blk_get_free(struct virtio_blk *b, struct blk_req **r, unsigned 
 	return n;
 }
 
-/* Returns the list head..tail to the free list; kicks the loop if it ran out. */
+/* Returns the list head..tail to the free list; kicks the queues if one ran out. */
 static void blk_put_free(struct virtio_blk *b, struct blk_req *head, struct blk_req *tail)
 {
 	bool kick;
@@ -312,8 +324,8 @@ static void blk_put_free(struct virtio_blk *b, struct blk_req *head, struct blk_
 	kick = b->starved;
 	b->starved = false;
 	pthread_mutex_unlock(&b->lock);
-	if (kick)
-		virtio_kick(&b->vdev, 0);
+	for (unsigned i = 0; kick && i < b->nqueues; i++)
+		virtio_kick(&b->vdev, i);
 }
 
 /* Queues n requests (a list) for the workers with one lock and as few wake-ups as will help. */
@@ -355,31 +367,36 @@ static void *blk_worker(void *opaque)
 
 	pthread_setname_np(pthread_self(), "kite-blk-wk");
 	while ((n = blk_take_work(b, r))) {
+		unsigned first = 0;
+
 		for (unsigned i = 0; i < n; i++) {
 			done[i] = (struct virtq_used_elem){ .id = r[i]->e.head, .len = blk_execute(b, r[i], false) };
 			r[i]->next = i + 1 < n ? r[i + 1] : NULL;
+			/* Each run of one queue's requests goes back to that queue in one update. */
+			if (i + 1 == n || r[i + 1]->qi != r[first]->qi) {
+				virtio_complete_many(&b->vdev, r[first]->qi, done + first, i + 1 - first);
+				first = i + 1;
+			}
 		}
-		virtio_complete_many(&b->vdev, 0, done, n);
 		blk_put_free(b, r[0], r[n - 1]);
 	}
 	return NULL;
 }
 
-/* ---- the queue (the disk's I/O thread) ---- */
+/* ---- a queue (its I/O thread) ---- */
 
 /* Everything a batch queued goes to the kernel in one system call. */
-static void blk_ring_submit(struct virtio_blk *b)
+static void blk_ring_submit(struct blk_queue *q)
 {
-	int r = disk_aio_submit(b->aio);
+	int r = disk_aio_submit(q->aio);
 
 	/* Left in the ring, it goes with the next batch's submit. */
 	if (r < 0)
-		pr_warn_ratelimited(&b->rl, "virtio %s: io_uring submit: %s", b->vdev.name, strerror(-r));
+		pr_warn_ratelimited(&q->b->rl, "virtio %s: io_uring submit: %s", q->b->vdev.name, strerror(-r));
 }
 
-/* Counters are written by the I/O thread only and read by anyone. */
-#define blk_stat_add(b, field, n) \
-	__atomic_store_n(&(b)->stats.field, (b)->stats.field + (n), __ATOMIC_RELAXED)
+/* Counters are added to by every queue's thread and read by anyone. */
+#define blk_stat_add(b, field, n) __atomic_add_fetch(&(b)->stats.field, (n), __ATOMIC_RELAXED)
 
 /* A singly linked list with a tail, for handing requests on in one go. */
 struct blk_list {
@@ -403,8 +420,10 @@ static void blk_list_add(struct blk_list *l, struct blk_req *r)
  * that could block go to the workers together.  Returns the number popped,
  * or -EBUSY when every request slot is in use.
  */
-static int blk_run_batch(struct virtio_blk *b, unsigned qi, unsigned *completed)
+static int blk_run_batch(struct blk_queue *q, unsigned *completed)
 {
+	struct virtio_blk *b = q->b;
+	unsigned qi = q->index;
 	struct virtq_used_elem done[BLK_BATCH];
 	struct virtq_elem *e[BLK_BATCH];
 	struct blk_req *r[BLK_BATCH];
@@ -422,7 +441,10 @@ static int blk_run_batch(struct virtio_blk *b, unsigned qi, unsigned *completed)
 		e[i] = &r[i]->e;
 	n = virtio_pop_many(&b->vdev, qi, e, have);
 	for (unsigned i = 0; i < n; i++) {
-		uint32_t written = blk_execute(b, r[i], true);
+		uint32_t written;
+
+		r[i]->qi = qi;
+		written = blk_execute(b, r[i], true);
 
 		if (written == BLK_EXEC_AGAIN) {
 			blk_list_add(&slow, r[i]);
@@ -438,7 +460,7 @@ static int blk_run_batch(struct virtio_blk *b, unsigned qi, unsigned *completed)
 	for (unsigned i = n; i < have; i++)
 		blk_list_add(&freed, r[i]);
 	if (ring)
-		blk_ring_submit(b);
+		blk_ring_submit(q);
 	if (slow.n)
 		blk_submit(b, slow.head, slow.tail, slow.n);
 	virtio_complete_many(&b->vdev, qi, done, ndone);
@@ -457,6 +479,7 @@ static int blk_run_batch(struct virtio_blk *b, unsigned qi, unsigned *completed)
 /* Completions taken from the ring in one pass, returned to the guest together. */
 struct blk_reaped {
 	struct virtio_blk *b;
+	unsigned qi;
 	struct virtq_used_elem done[VIRTIO_BLK_QUEUE_SIZE];
 	struct blk_list freed, retry;
 };
@@ -480,17 +503,18 @@ static void blk_ring_done(void *opaque, void *tag, int res)
 
 static void blk_ring_event(void *opaque, uint32_t events)
 {
-	struct virtio_blk *b = opaque;
-	struct blk_reaped c = { .b = b };
+	struct blk_queue *q = opaque;
+	struct virtio_blk *b = q->b;
+	struct blk_reaped c = { .b = b, .qi = q->index };
 
-	disk_aio_reap(b->aio, blk_ring_done, &c);
+	disk_aio_reap(q->aio, blk_ring_done, &c);
 	if (c.retry.n)
 		blk_submit(b, c.retry.head, c.retry.tail, c.retry.n);
-	virtio_complete_many(&b->vdev, 0, c.done, c.freed.n);
+	virtio_complete_many(&b->vdev, q->index, c.done, c.freed.n);
 	if (c.freed.n)
 		blk_put_free(b, c.freed.head, c.freed.tail);
 	blk_stat_add(b, to_workers, c.retry.n);
-	blk_ring_submit(b); /* anything an earlier submit left behind */
+	blk_ring_submit(q); /* anything an earlier submit left behind */
 }
 
 /*
@@ -501,15 +525,16 @@ static void blk_ring_event(void *opaque, uint32_t events)
  * an idle queue, or one whose requests all wait for the workers, is not
  * polled (the CPU is better left to them and to the guest).
  */
-static bool blk_poll(struct virtio_blk *b, unsigned qi)
+static bool blk_poll(struct blk_queue *q)
 {
+	struct virtio_blk *b = q->b;
 	uint64_t t0;
 	bool hit;
 
-	if (!b->poll_ns)
+	if (!q->poll_ns)
 		return false;
 	t0 = now_ns();
-	while (!(hit = virtio_queue_pending(&b->vdev, qi) != 0) && now_ns() - t0 < b->poll_ns)
+	while (!(hit = virtio_queue_pending(&b->vdev, q->index) != 0) && now_ns() - t0 < q->poll_ns)
 		__builtin_ia32_pause();
 	blk_stat_add(b, polls, 1);
 	blk_stat_add(b, poll_hits, hit);
@@ -522,43 +547,44 @@ static bool blk_poll(struct virtio_blk *b, unsigned qi)
  * enough to catch this request without the wake-up, widen it (up to the
  * maximum); otherwise halve it, to 0 for a queue that is mostly idle.
  */
-static void blk_adapt_poll(struct virtio_blk *b)
+static void blk_adapt_poll(struct blk_queue *q)
 {
-	uint32_t max = __atomic_load_n(&b->poll_max_ns, __ATOMIC_RELAXED);
-	uint64_t slept = now_ns() - b->idle_since;
+	uint32_t max = __atomic_load_n(&q->b->poll_max_ns, __ATOMIC_RELAXED);
+	uint64_t slept = now_ns() - q->idle_since;
 
-	if (!b->idle_since)
+	if (!q->idle_since)
 		return;
 	if (slept < max)
-		b->poll_ns = MAX(2 * b->poll_ns, BLK_POLL_MIN_NS);
+		q->poll_ns = MAX(2 * q->poll_ns, BLK_POLL_MIN_NS);
 	else
-		b->poll_ns = b->poll_ns / 2 < BLK_POLL_MIN_NS ? 0 : b->poll_ns / 2;
-	b->poll_ns = MIN(b->poll_ns, max);
-	__atomic_store_n(&b->stats.poll_ns, b->poll_ns, __ATOMIC_RELAXED);
+		q->poll_ns = q->poll_ns / 2 < BLK_POLL_MIN_NS ? 0 : q->poll_ns / 2;
+	q->poll_ns = MIN(q->poll_ns, max);
+	__atomic_store_n(&q->b->stats.poll_ns, q->poll_ns, __ATOMIC_RELAXED);
 }
 
 static void blk_queue_notify(struct virtio_dev *v, unsigned qi)
 {
 	struct virtio_blk *b = v->priv;
+	struct blk_queue *q = &b->q[qi];
 	unsigned completed = 0;
 	int n;
 
 	blk_stat_add(b, notifies, 1);
-	blk_adapt_poll(b);
+	blk_adapt_poll(q);
 	do {
 		virtio_queue_notify_off(v, qi);
 		for (;;) {
-			n = blk_run_batch(b, qi, &completed);
+			n = blk_run_batch(q, &completed);
 			if (n < 0)
 				return;
 			if (n)
 				continue;
-			if (!completed || !blk_poll(b, qi))
+			if (!completed || !blk_poll(q))
 				break;
 			completed = 0;
 		}
 	} while (virtio_queue_notify_on(v, qi));
-	b->idle_since = now_ns();
+	q->idle_since = now_ns();
 }
 
 static void blk_cfg_read(struct virtio_dev *v, unsigned off, uint8_t *data, unsigned len)
@@ -586,6 +612,8 @@ static uint64_t blk_features(struct virtio_blk *b)
 	uint64_t f = 1ull << VIRTIO_BLK_F_SIZE_MAX | 1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE |
 		     1ull << VIRTIO_BLK_F_FLUSH;
 
+	if (b->nqueues > 1)
+		f |= 1ull << VIRTIO_BLK_F_MQ;
 	if (b->disk.readonly)
 		f |= 1ull << VIRTIO_BLK_F_RO;
 	else if (b->disk.can_punch)
@@ -607,6 +635,7 @@ static void blk_fill_config(struct virtio_blk *b)
 	put_le(c + VIRTIO_BLK_CFG_MAX_WZ_SECTORS, VIRTIO_BLK_MAX_DISCARD_SECTORS, 4);
 	put_le(c + VIRTIO_BLK_CFG_MAX_WZ_SEG, VIRTIO_BLK_MAX_DISCARD_SEG, 4);
 	c[VIRTIO_BLK_CFG_WZ_MAY_UNMAP] = 1;
+	put_le(c + VIRTIO_BLK_CFG_NUM_QUEUES, b->nqueues, 2);
 }
 
 static void blk_set_serial(struct virtio_blk *b, const struct disk_config *cfg)
@@ -635,68 +664,113 @@ static void blk_stop_workers(struct virtio_blk *b)
 
 static void *blk_io_main(void *opaque)
 {
-	struct virtio_blk *b = opaque;
+	struct blk_queue *q = opaque;
 
 	pthread_setname_np(pthread_self(), "kite-blk-io");
-	if (event_loop_run(b->io_loop) < 0)
-		pr_err("virtio %s: the I/O thread's loop failed", b->vdev.name);
+	if (event_loop_run(q->loop) < 0)
+		pr_err("virtio %s: queue %u's I/O thread failed", q->b->vdev.name, q->index);
 	return NULL;
 }
 
 static int blk_start_io(struct virtio_blk *b)
 {
-	int r = pthread_create(&b->io_thread, NULL, blk_io_main, b);
+	for (unsigned i = 0; i < b->nqueues; i++) {
+		struct blk_queue *q = &b->q[i];
+		int r = pthread_create(&q->thread, NULL, blk_io_main, q);
 
-	if (r) {
-		pr_err("virtio %s: cannot start the I/O thread: %s", b->vdev.name, strerror(r));
-		return -r;
+		if (r) {
+			pr_err("virtio %s: cannot start an I/O thread: %s", b->vdev.name, strerror(r));
+			return -r;
+		}
+		q->running = true;
 	}
-	b->io_running = true;
 	return 0;
 }
 
 static void blk_stop_io(struct virtio_blk *b)
 {
-	if (!b->io_running)
-		return;
-	event_loop_stop(b->io_loop);
-	pthread_join(b->io_thread, NULL);
-	b->io_running = false;
+	for (unsigned i = 0; i < b->nqueues; i++) {
+		struct blk_queue *q = &b->q[i];
+
+		if (!q->running)
+			continue;
+		event_loop_stop(q->loop);
+		pthread_join(q->thread, NULL);
+		q->running = false;
+	}
 }
 
-/* cache=none: an io_uring for the disk unless the user chose threads; auto falls back when there is none. */
-static int blk_open_ring(struct virtio_blk *b, const struct disk_config *cfg)
+static void blk_close_rings(struct virtio_blk *b)
 {
-	int r;
+	for (unsigned i = 0; i < b->nqueues; i++) {
+		struct blk_queue *q = &b->q[i];
 
-	if (!b->disk.direct || cfg->aio == DISK_AIO_THREADS)
-		return 0;
-	r = disk_aio_open(&b->aio, &b->disk, VIRTIO_BLK_QUEUE_SIZE);
-	if (r) {
-		b->aio = NULL;
-		if (cfg->aio == DISK_AIO_IO_URING) {
-			pr_err("disk %s: aio=io_uring: %s", b->disk.path, strerror(-r));
-			return r;
-		}
-		pr_info("disk %s: no io_uring here (%s); cache=none I/O goes to worker threads", b->disk.path,
-			strerror(-r));
-		return 0;
+		if (!q->aio)
+			continue;
+		event_loop_del(q->loop, disk_aio_event_fd(q->aio));
+		disk_aio_close(q->aio);
+		q->aio = NULL;
 	}
-	r = event_loop_add(b->io_loop, disk_aio_event_fd(b->aio), EPOLLIN, blk_ring_event, b);
+}
+
+static int blk_open_ring(struct blk_queue *q)
+{
+	int r = disk_aio_open(&q->aio, &q->b->disk, VIRTIO_BLK_QUEUE_SIZE);
+
 	if (r) {
-		disk_aio_close(b->aio);
-		b->aio = NULL;
+		q->aio = NULL;
+		return r;
+	}
+	r = event_loop_add(q->loop, disk_aio_event_fd(q->aio), EPOLLIN, blk_ring_event, q);
+	if (r) {
+		disk_aio_close(q->aio);
+		q->aio = NULL;
 	}
 	return r;
 }
 
-static void blk_close_ring(struct virtio_blk *b)
+/*
+ * cache=none: an io_uring per queue (each used by its own thread only)
+ * unless the user chose threads; auto falls back when there is none.
+ */
+static int blk_open_rings(struct virtio_blk *b, const struct disk_config *cfg)
 {
-	if (!b->aio)
-		return;
-	event_loop_del(b->io_loop, disk_aio_event_fd(b->aio));
-	disk_aio_close(b->aio);
-	b->aio = NULL;
+	int r = 0;
+
+	if (!b->disk.direct || cfg->aio == DISK_AIO_THREADS)
+		return 0;
+	for (unsigned i = 0; i < b->nqueues && !r; i++)
+		r = blk_open_ring(&b->q[i]);
+	if (!r)
+		return 0;
+	blk_close_rings(b);
+	if (cfg->aio == DISK_AIO_IO_URING) {
+		pr_err("disk %s: aio=io_uring: %s", b->disk.path, strerror(-r));
+		return r;
+	}
+	pr_info("disk %s: no io_uring here (%s); cache=none I/O goes to worker threads", b->disk.path, strerror(-r));
+	return 0;
+}
+
+/* Each queue's event loop, given to the transport so the queue's doorbell is served there. */
+static int blk_make_loops(struct virtio_blk *b)
+{
+	for (unsigned i = 0; i < b->nqueues; i++) {
+		b->q[i] = (struct blk_queue){ .b = b, .index = i, .loop = event_loop_new() };
+		if (!b->q[i].loop)
+			return -ENOMEM;
+		b->vdev.q[i].loop = b->q[i].loop;
+	}
+	return 0;
+}
+
+static void blk_free_loops(struct virtio_blk *b)
+{
+	for (unsigned i = 0; i < b->nqueues; i++) {
+		if (b->q[i].loop)
+			event_loop_free(b->q[i].loop);
+		b->q[i].loop = NULL;
+	}
 }
 
 static int blk_start_workers(struct virtio_blk *b)
@@ -726,6 +800,7 @@ int virtio_blk_create(struct pci_bus *pci, struct machine *m, const struct disk_
 	if (r)
 		goto fail_free;
 	b->capacity = b->disk.size / DISK_SECTOR;
+	b->nqueues = cfg->queues ? cfg->queues : 1;
 	blk_set_serial(b, cfg);
 	blk_fill_config(b);
 	pthread_mutex_init(&b->lock, NULL);
@@ -738,18 +813,14 @@ int virtio_blk_create(struct pci_bus *pci, struct machine *m, const struct disk_
 		b->reqs[i].next = b->free;
 		b->free = &b->reqs[i];
 	}
-	b->io_loop = event_loop_new();
-	if (!b->io_loop) {
-		r = -ENOMEM;
-		goto fail_disk;
-	}
-	r = blk_open_ring(b, cfg);
+	r = blk_make_loops(b);
+	if (!r)
+		r = blk_open_rings(b, cfg);
 	if (r)
 		goto fail_loop;
 	b->vdev.priv = b;
-	b->vdev.loop = b->io_loop;
 	snprintf(name, sizeof(name), "blk-%.11s", b->serial[0] ? b->serial : "disk");
-	r = virtio_dev_init(&b->vdev, pci, m, name, VIRTIO_ID_BLOCK, 0x018000, blk_features(b), 1,
+	r = virtio_dev_init(&b->vdev, pci, m, name, VIRTIO_ID_BLOCK, 0x018000, blk_features(b), b->nqueues,
 			    VIRTIO_BLK_QUEUE_SIZE, VIRTIO_BLK_CFG_SIZE, &blk_ops);
 	if (r)
 		goto fail_ring;
@@ -761,13 +832,13 @@ int virtio_blk_create(struct pci_bus *pci, struct machine *m, const struct disk_
 	*out = b;
 	return 0;
 fail_dev:
+	blk_stop_io(b);
 	blk_stop_workers(b);
 	virtio_dev_exit(&b->vdev);
 fail_ring:
-	blk_close_ring(b);
+	blk_close_rings(b);
 fail_loop:
-	event_loop_free(b->io_loop);
-fail_disk:
+	blk_free_loops(b);
 	pthread_cond_destroy(&b->work);
 	pthread_mutex_destroy(&b->lock);
 	disk_close(&b->disk);
@@ -783,8 +854,8 @@ void virtio_blk_destroy(struct virtio_blk *b)
 	blk_stop_io(b);
 	blk_stop_workers(b);
 	virtio_dev_exit(&b->vdev);
-	blk_close_ring(b);
-	event_loop_free(b->io_loop);
+	blk_close_rings(b);
+	blk_free_loops(b);
 	pthread_cond_destroy(&b->work);
 	pthread_mutex_destroy(&b->lock);
 	disk_close(&b->disk);
@@ -806,7 +877,7 @@ void virtio_blk_get_stats(struct virtio_blk *b, struct virtio_blk_stats *s)
 
 bool virtio_blk_uses_ring(const struct virtio_blk *b)
 {
-	return b->aio != NULL;
+	return b->q[0].aio != NULL;
 }
 
 void virtio_blk_quiesce(struct virtio_blk *b)
