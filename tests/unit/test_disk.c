@@ -204,6 +204,8 @@ static void test_aio_ring(void **state)
 	assert_int_equal(r, 0);
 	assert_int_equal(disk_aio_queue(a, DISK_AIO_READ, &odd, 1, 0, NULL), -EINVAL);
 	assert_int_equal(disk_aio_queue(a, DISK_AIO_READ, &rd, 1, 100, NULL), -EINVAL);
+	/* Set first: valgrind cannot see the kernel fill it through the ring (and 0xee is not the answer). */
+	memset(buf, 0xee, 4096);
 	memset(buf + 4096, 0x99, 4096);
 	assert_int_equal(disk_aio_queue(a, DISK_AIO_READ, &rd, 1, 4096 * 7, &rd), 0);
 	assert_int_equal(disk_aio_queue(a, DISK_AIO_WRITE, &wr, 1, 4096 * 9, &wr), 0);

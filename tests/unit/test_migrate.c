@@ -234,7 +234,7 @@ static void test_batch_apply(void **state)
 
 static void test_batch_hostile(void **state)
 {
-	uint8_t dst[2 * MIG_PAGE];
+	uint8_t dst[2 * MIG_PAGE] = { 0 }; /* target RAM reads as zero, as fresh guest memory does */
 	uint64_t pages = 0;
 	struct sbuf out, in;
 
