@@ -413,27 +413,33 @@ static void test_many_in_flight(void **state)
 	}
 }
 
-/* Queues n requests of 4 KiB at sector 8 * (first + i) on descriptors 3i..3i+2, one doorbell. */
-static void post_batch(struct vh *h, uint32_t type, unsigned first, unsigned n)
+/*
+ * Queues n 4 KiB requests at sector 8 * (first + i) on queue qi (descriptors
+ * 3i..3i+2 of that queue's table; headers, data and status bytes in the
+ * queue's own area: for queue 0, HDR + 32i, VH_DATA + 4 KiB i and
+ * STATUS + 0x1000 + i), one doorbell.
+ */
+static void post_batch(struct vh *h, unsigned qi, uint32_t type, unsigned first, unsigned n)
 {
 	struct { uint32_t type, reserved; uint64_t sector; } hdr;
-	struct virtq_avail *a = vh_avail(h, 0);
+	struct virtq_avail *a = vh_avail(h, qi);
 
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t hg = HDR + 32 * i, sg = STATUS + 0x1000 + i, dg = VH_DATA + 4096ull * i;
+		uint64_t hg = HDR + 0x800 * qi + 32 * i, sg = STATUS + 0x1000 + 0x100 * qi + i;
+		uint64_t dg = VH_DATA + 0x40000ull * qi + 4096ull * i;
 
 		hdr = (typeof(hdr)){ type, 0, 8ull * (first + i) };
 		memcpy(vh_ptr(h, hg, 16), &hdr, 16);
 		*(uint8_t *)vh_ptr(h, sg, 1) = 0xee;
-		vh_set_desc(h, 0, 3 * i, hg, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(3 * i + 1));
-		vh_set_desc(h, 0, 3 * i + 1, dg, 4096,
+		vh_set_desc(h, qi, 3 * i, hg, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(3 * i + 1));
+		vh_set_desc(h, qi, 3 * i + 1, dg, 4096,
 			    VIRTQ_DESC_F_NEXT | (type == VIRTIO_BLK_T_IN ? VIRTQ_DESC_F_WRITE : 0), (uint16_t)(3 * i + 2));
-		vh_set_desc(h, 0, 3 * i + 2, sg, 1, VIRTQ_DESC_F_WRITE, 0);
-		a->ring[(h->avail_idx[0] + i) % h->qsize[0]] = (uint16_t)(3 * i);
+		vh_set_desc(h, qi, 3 * i + 2, sg, 1, VIRTQ_DESC_F_WRITE, 0);
+		a->ring[(h->avail_idx[qi] + i) % h->qsize[qi]] = (uint16_t)(3 * i);
 	}
-	h->avail_idx[0] = (uint16_t)(h->avail_idx[0] + n);
-	__atomic_store_n(&a->idx, h->avail_idx[0], __ATOMIC_RELEASE);
-	vh_wr(h, VIRTIO_NOTIFY_OFF, 0, 2);
+	h->avail_idx[qi] = (uint16_t)(h->avail_idx[qi] + n);
+	__atomic_store_n(&a->idx, h->avail_idx[qi], __ATOMIC_RELEASE);
+	vh_wr(h, VIRTIO_NOTIFY_OFF + VIRTIO_NOTIFY_MULT * qi, 0, 2);
 }
 
 /*
@@ -457,7 +463,7 @@ static void test_batches(void **state)
 	assert_true(vh_setup(h, F(VIRTIO_F_VERSION_1), 1, 128, false) & VIRTIO_STATUS_DRIVER_OK);
 	for (unsigned i = 0; i < n; i++)
 		memset(vh_ptr(h, VH_DATA + 4096ull * i, 4096), 0xa0 + (int)i, 4096);
-	post_batch(h, VIRTIO_BLK_T_OUT, 16, n);
+	post_batch(h, 0, VIRTIO_BLK_T_OUT, 16, n);
 	assert_true(vh_wait_used(h, 0, n));
 	for (unsigned i = 0; i < n; i++)
 		assert_int_equal(*(uint8_t *)vh_ptr(h, STATUS + 0x1000 + i, 1), VIRTIO_BLK_S_OK);
@@ -478,7 +484,7 @@ static void test_batches(void **state)
 	pthread_mutex_lock(&v->lock);
 	irqs = v->interrupts;
 	pthread_mutex_unlock(&v->lock);
-	post_batch(h, VIRTIO_BLK_T_IN, 16, n);
+	post_batch(h, 0, VIRTIO_BLK_T_IN, 16, n);
 	assert_true(vh_wait_used(h, 0, 2 * n));
 	for (unsigned i = 0; i < n; i++) {
 		assert_int_equal(*(uint8_t *)vh_ptr(h, STATUS + 0x1000 + i, 1), VIRTIO_BLK_S_OK);
@@ -512,7 +518,7 @@ static void test_direct_writes_to_workers(void **state)
 	assert_true(vh_setup(h, STD_FEATURES, 1, 128, false) & VIRTIO_STATUS_DRIVER_OK);
 	for (unsigned i = 0; i < n; i++)
 		memset(vh_ptr(h, VH_DATA + 4096ull * i, 4096), 0x50 + (int)i, 4096);
-	post_batch(h, VIRTIO_BLK_T_OUT, 40, n);
+	post_batch(h, 0, VIRTIO_BLK_T_OUT, 40, n);
 	assert_true(vh_wait_used(h, 0, n));
 	virtio_blk_get_stats(f->blk, &st);
 	assert_int_equal(st.to_workers, n);
@@ -548,7 +554,7 @@ static void test_ring_io(void **state)
 	assert_true(vh_setup(h, STD_FEATURES, 1, 128, false) & VIRTIO_STATUS_DRIVER_OK);
 	for (unsigned i = 0; i < n; i++)
 		memset(vh_ptr(h, VH_DATA + 4096ull * i, 4096), 0x60 + (int)i, 4096);
-	post_batch(h, VIRTIO_BLK_T_OUT, 64, n);
+	post_batch(h, 0, VIRTIO_BLK_T_OUT, 64, n);
 	assert_true(vh_wait_used(h, 0, n));
 	h->used_seen[0] = n;
 	for (unsigned i = 0; i < n; i++)
@@ -580,33 +586,6 @@ static void test_ring_io(void **state)
 }
 
 /*
- * Queues n 4 KiB requests on queue qi (descriptors 3i..3i+2 of that queue's
- * table; headers, data and status bytes in the queue's own area), one doorbell.
- */
-static void post_batch_q(struct vh *h, unsigned qi, uint32_t type, unsigned first, unsigned n)
-{
-	struct { uint32_t type, reserved; uint64_t sector; } hdr;
-	struct virtq_avail *a = vh_avail(h, qi);
-
-	for (unsigned i = 0; i < n; i++) {
-		uint64_t hg = HDR + 0x800 * qi + 32 * i, sg = STATUS + 0x1000 + 0x100 * qi + i;
-		uint64_t dg = VH_DATA + 0x40000ull * qi + 4096ull * i;
-
-		hdr = (typeof(hdr)){ type, 0, 8ull * (first + i) };
-		memcpy(vh_ptr(h, hg, 16), &hdr, 16);
-		*(uint8_t *)vh_ptr(h, sg, 1) = 0xee;
-		vh_set_desc(h, qi, 3 * i, hg, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(3 * i + 1));
-		vh_set_desc(h, qi, 3 * i + 1, dg, 4096,
-			    VIRTQ_DESC_F_NEXT | (type == VIRTIO_BLK_T_IN ? VIRTQ_DESC_F_WRITE : 0), (uint16_t)(3 * i + 2));
-		vh_set_desc(h, qi, 3 * i + 2, sg, 1, VIRTQ_DESC_F_WRITE, 0);
-		a->ring[(h->avail_idx[qi] + i) % h->qsize[qi]] = (uint16_t)(3 * i);
-	}
-	h->avail_idx[qi] = (uint16_t)(h->avail_idx[qi] + n);
-	__atomic_store_n(&a->idx, h->avail_idx[qi], __ATOMIC_RELEASE);
-	vh_wr(h, VIRTIO_NOTIFY_OFF + VIRTIO_NOTIFY_MULT * qi, 0, 2);
-}
-
-/*
  * Two queues: offered with MQ and num_queues 2; writes on queue 0 and reads
  * on queue 1 at once, each served (inline or by a worker) and completed on
  * its own queue, the data where the other queue's requests put it.
@@ -623,8 +602,8 @@ static void mq_writes_and_reads(struct fx *f)
 	assert_true(vh_setup(h, STD_FEATURES | F(VIRTIO_BLK_F_MQ), 2, 128, false) & VIRTIO_STATUS_DRIVER_OK);
 	for (unsigned i = 0; i < n; i++)
 		memset(vh_ptr(h, VH_DATA + 4096ull * i, 4096), 0x30 + (int)i, 4096);
-	post_batch_q(h, 0, VIRTIO_BLK_T_OUT, 100, n);
-	post_batch_q(h, 1, VIRTIO_BLK_T_IN, 0, n);
+	post_batch(h, 0, VIRTIO_BLK_T_OUT, 100, n);
+	post_batch(h, 1, VIRTIO_BLK_T_IN, 0, n);
 	assert_true(vh_wait_used(h, 0, n));
 	assert_true(vh_wait_used(h, 1, n));
 	for (unsigned i = 0; i < n; i++) {
