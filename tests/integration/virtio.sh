@@ -97,14 +97,24 @@ test_virtio_blk_readonly_refuses_writes() {
 	[ "$(od -An -tx1 -N 4 "$TMP/ro.img" | tr -d ' ')" = "00000000" ] || fail "a read-only image was written"
 }
 
-test_virtio_malicious_chains() {
+# virtio_evil DISK_OPTIONS: every broken chain puts the device in NEEDS_RESET, and it serves after a reset.
+virtio_evil() {
 	head -c 65536 /dev/zero >"$TMP/evil.img"
-	virtio_guest evil --disk "$TMP/evil.img" || return
+	virtio_guest evil --disk "$TMP/evil.img$1" || return
 	for what in "descriptor loop" "buffer outside RAM" "indirect inside indirect" "zero-length buffer" \
 		"avail index jump"; do
 		expect_in "$TMP/out" "evil: $what -> NEEDS_RESET" || return
 	done
 	expect_in "$TMP/out" "evil: device still serves after reset"
+}
+
+test_virtio_malicious_chains() {
+	virtio_evil ""
+}
+
+# The same against a cache=none disk with two queues, whose requests go through io_uring rings.
+test_virtio_malicious_chains_direct() {
+	virtio_evil ",cache=none,queues=2"
 }
 
 test_virtio_rng_guest() {
