@@ -646,6 +646,30 @@ static void test_mq_workers(void **state)
 	assert_int_equal(st.to_workers, 24);
 }
 
+/*
+ * Another process cuts the image short under a running VM (flock binds only
+ * those who ask): a read past the new end comes back short - from preadv2 or
+ * from the ring - and the worker that retries it answers IOERR.  Reads
+ * before the cut still work.
+ */
+static void test_image_truncated_under_us(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_blk_stats st;
+
+	if (!f->blk)
+		skip(); /* no O_DIRECT or no io_uring here */
+	assert_true(vh_setup(&f->h, STD_FEATURES, 1, 128, false) & VIRTIO_STATUS_DRIVER_OK);
+	assert_int_equal(truncate(f->path, IMG_SIZE / 2), 0);
+	assert_int_equal(blk_req(f, VIRTIO_BLK_T_IN, IMG_SIZE / 512 - 8, VH_DATA, 4096, true, NULL),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_req(f, VIRTIO_BLK_T_IN, 8, VH_DATA, 4096, true, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(*(uint8_t *)vh_ptr(&f->h, VH_DATA, 1), 7);
+	virtio_blk_get_stats(f->blk, &st);
+	assert_int_equal(st.errors, 1);
+	assert_int_equal(st.to_workers, 1);
+}
+
 /* The queue runs on the disk's own thread: it keeps serving with the VM's event loop stopped. */
 static void test_own_thread(void **state)
 {
@@ -692,6 +716,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_direct_writes_to_workers, setup_direct, teardown),
 		cmocka_unit_test_setup_teardown(test_ring_io, setup_ring, teardown),
 		cmocka_unit_test_setup_teardown(test_own_thread, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_image_truncated_under_us, setup_rw, teardown),
+		cmocka_unit_test_setup_teardown(test_image_truncated_under_us, setup_ring, teardown),
 		cmocka_unit_test_setup_teardown(test_mq, setup_mq, teardown),
 		cmocka_unit_test_setup_teardown(test_mq_workers, setup_mq_direct, teardown),
 		cmocka_unit_test_setup_teardown(test_disk_open_errors, setup_rw, teardown),
