@@ -432,7 +432,7 @@ static double ratio(uint64_t a, uint64_t b)
 }
 
 static void print_case(const char *op, size_t bs, unsigned qd, const struct sample *raw, const struct sample *raw2,
-		       const struct sample *dev, bool first)
+		       const struct sample *dev, double paired, bool first)
 {
 	double raw_us = per_op_us(raw->wall, raw->ops), dev_us = per_op_us(dev->wall, dev->ops);
 	double raw_cpu = per_op_us(raw->cpu_main, raw->ops);
@@ -443,13 +443,13 @@ static void print_case(const char *op, size_t bs, unsigned qd, const struct samp
 	double cpus = 0.9 * (dev_cpu + per_op_us(dev->cpu_main, dev->ops)) / raw_us;
 
 	printf("%s\n  {\"op\": \"%s\", \"bs\": %zu, \"qd\": %u, \"raw_MBps\": %.1f, \"raw_2t_MBps\": %.1f, "
-	       "\"dev_MBps\": %.1f, \"dev_ops\": %llu, \"ratio\": %.3f, \"raw_us\": %.2f, \"raw_cpu_us\": %.2f, \"dev_us\": %.2f, "
+	       "\"dev_MBps\": %.1f, \"dev_ops\": %llu, \"ratio\": %.3f, \"ratio_paired_median\": %.3f, \"raw_us\": %.2f, \"raw_cpu_us\": %.2f, \"dev_us\": %.2f, "
 	       "\"dev_cpu_us\": %.2f, \"dev_cpu_over_us\": %.2f, \"guest_cpu_us\": %.2f, \"poll_cpu_us\": %.2f, "
 	       "\"lat_over_us\": %.2f, \"chains_per_kick\": %.1f, \"chains_per_irq\": %.1f, "
 	       "\"chains_per_batch\": %.1f, \"poll_hit\": %.2f, \"to_workers\": %.2f, \"cpus_at_target\": %.2f, "
 	       "\"dev_busy\": %.2f, \"guest_busy\": %.2f, "
 	       "\"ratio_met\": %s, \"cpu_over_met\": %s, \"lat_over_met\": %s}",
-	       first ? "" : ",", op, bs, qd, mbps(raw, bs), mbps(raw2, bs), mbps(dev, bs), (unsigned long long)dev->ops, r, raw_us, raw_cpu, dev_us,
+	       first ? "" : ",", op, bs, qd, mbps(raw, bs), mbps(raw2, bs), mbps(dev, bs), (unsigned long long)dev->ops, r, paired, raw_us, raw_cpu, dev_us,
 	       dev_cpu, cpu_over, per_op_us(dev->cpu_main, dev->ops),
 	       per_op_us((double)dev->st.poll_spent_ns / 1e9, dev->ops), lat_over, ratio(dev->ops, dev->kicks),
 	       ratio(dev->ops, dev->irqs), ratio(dev->st.chains, dev->st.batches),
@@ -484,14 +484,38 @@ static bool better(const struct sample *a, const struct sample *b)
 }
 
 /* One op and block size: raw, raw on 2 threads and the device at each depth, best of the rounds. */
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The median of n values (sorts them). */
+static double median(double *v, unsigned n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+#define MAX_ROUNDS 64
+
+/*
+ * One op and block size: raw, raw on 2 threads and the device at each depth.
+ * Reported: the best round of each (ratio), and the median over rounds of
+ * device / raw measured back to back in the same round (ratio_paired_median),
+ * which a round disturbed by the rest of the machine moves less.
+ */
 static void run_case(struct vh *h, struct virtio_blk *blk, struct run *r, int fd, size_t bs, bool write,
 		     bool *first)
 {
 	static const unsigned qds[] = { 1, QD_MAX };
 	struct sample raw = { 0 }, raw2 = { 0 }, dev[ARRAY_SIZE(qds)] = { 0 };
+	double pairs[ARRAY_SIZE(qds)][MAX_ROUNDS];
+	unsigned rounds = MIN(r->rounds, (unsigned)MAX_ROUNDS);
 
-	for (unsigned round = 0; round < r->rounds; round++) {
-		struct sample s = run_raw(r, fd, bs, write, 1);
+	for (unsigned round = 0; round < rounds; round++) {
+		struct sample s = run_raw(r, fd, bs, write, 1), raw_now = s;
 
 		if (better(&s, &raw))
 			raw = s;
@@ -500,12 +524,13 @@ static void run_case(struct vh *h, struct virtio_blk *blk, struct run *r, int fd
 			raw2 = s;
 		for (unsigned q = 0; q < ARRAY_SIZE(qds); q++) {
 			s = run_dev(h, blk, r, bs, write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN, qds[q]);
+			pairs[q][round] = mbps(&s, bs) / mbps(&raw_now, bs);
 			if (better(&s, &dev[q]))
 				dev[q] = s;
 		}
 	}
 	for (unsigned q = 0; q < ARRAY_SIZE(qds); q++) {
-		print_case(write ? "write" : "read", bs, qds[q], &raw, &raw2, &dev[q], *first);
+		print_case(write ? "write" : "read", bs, qds[q], &raw, &raw2, &dev[q], median(pairs[q], rounds), *first);
 		*first = false;
 	}
 }
