@@ -304,11 +304,13 @@ int virtq_load(struct virtq *q, const struct gmem *mem, const struct virtq_state
 	return virtq_enable(q, mem);
 }
 
-size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len)
+/* Copies between buf and the vector from byte off of it on, either way; returns the bytes copied. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, size_t off, uint8_t *buf, size_t len, bool into_iov)
 {
 	size_t done = 0;
 
 	for (unsigned i = 0; i < n && done < len; i++) {
+		uint8_t *p;
 		size_t c;
 
 		if (off >= iov[i].iov_len) {
@@ -316,30 +318,23 @@ size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, si
 			continue;
 		}
 		c = MIN(iov[i].iov_len - off, len - done);
-		memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + off, c);
+		p = (uint8_t *)iov[i].iov_base + off;
+		memcpy(into_iov ? p : buf + done, into_iov ? buf + done : p, c);
 		done += c;
 		off = 0;
 	}
 	return done;
 }
 
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len)
+{
+	return iov_copy(iov, n, off, buf, len, false);
+}
+
 size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t off, const void *buf, size_t len)
 {
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		size_t c;
-
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		c = MIN(iov[i].iov_len - off, len - done);
-		memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)buf + done, c);
-		done += c;
-		off = 0;
-	}
-	return done;
+	/* Only read from buf in this direction. */
+	return iov_copy(iov, n, off, (uint8_t *)(uintptr_t)buf, len, true);
 }
 
 int iov_slice(const struct iovec *iov, unsigned n, size_t off, size_t len, struct iovec *dst, unsigned max)
