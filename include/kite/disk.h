@@ -6,7 +6,8 @@
  * A raw disk image: a regular file (or a block device), locked with flock so
  * two VMs cannot write one image by mistake (LOCK_EX read-write, LOCK_SH
  * read-only), opened with O_DIRECT for cache=none.  I/O calls are blocking
- * and thread-safe (positional); callers run them on worker threads.
+ * (but disk_try_*) and thread-safe (positional): a device's queue threads and
+ * workers call them concurrently.  disk_aio.h adds an io_uring per thread.
  */
 
 #include <stdbool.h>
