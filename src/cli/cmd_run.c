@@ -90,21 +90,11 @@ static int parse_serial(const char *s, struct serial_config *sc)
  * --disk PATH[,ro][,id=NAME][,cache=none|writeback][,aio=io_uring|threads][,queues=N];
  * the file itself is checked when the VM is built.
  */
-static int parse_disk_queues(const char *val, unsigned *out)
-{
-	char *end;
-	unsigned long n = strtoul(val, &end, 10);
-
-	if (!*val || *end || n < 1 || n > KITE_MAX_DISK_QUEUES)
-		return -EINVAL;
-	*out = (unsigned)n;
-	return 0;
-}
-
 static int parse_disk(const char *s, struct vm_config *cfg)
 {
 	char *copy, *cur, *key, *val;
 	struct disk_config *d;
+	uint64_t n;
 	int r;
 
 	if (cfg->ndisks == KITE_MAX_DISKS)
@@ -131,8 +121,8 @@ static int parse_disk(const char *s, struct vm_config *cfg)
 			d->aio = DISK_AIO_IO_URING;
 		else if (!strcmp(key, "aio") && val && !strcmp(val, "threads"))
 			d->aio = DISK_AIO_THREADS;
-		else if (!strcmp(key, "queues") && val && parse_disk_queues(val, &d->queues) == 0)
-			;
+		else if (!strcmp(key, "queues") && val && parse_uint(val, 1, KITE_MAX_DISK_QUEUES, &n) == 0)
+			d->queues = (unsigned)n;
 		else
 			return cli_usage_error("run", "--disk '%s': bad option '%s' (ro, id=NAME of 1-20 characters, "
 					       "cache=none|writeback, aio=io_uring|threads, queues=1-%d)", s, key,
