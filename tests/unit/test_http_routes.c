@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include <kite/api.h>
+#include <kite/util.h>
 
 static struct http_request req;
 static struct api_response resp;
@@ -32,8 +33,10 @@ static int decode(const char *method, const char *path, const char *body)
 	return api_decode(&req, &call, &resp);
 }
 
-static void expect_fault(int status, const char *words)
+/* The request must be refused with a JSON fault of `status` that mentions `words` (NULL: any). */
+static void expect_rejected(const char *method, const char *path, const char *body, int status, const char *words)
 {
+	assert_int_equal(decode(method, path, body), -1);
 	assert_int_equal(resp.status, status);
 	assert_string_equal(resp.content_type, "application/json");
 	assert_non_null(strstr(resp.body, "\"fault_message\""));
@@ -61,15 +64,11 @@ static void test_routes(void **state)
 
 static void test_unknown_path_and_method(void **state)
 {
-	assert_int_equal(decode("GET", "/nope", NULL), -1);
-	expect_fault(404, "/nope");
-	assert_int_equal(decode("GET", "/vm/", NULL), -1);
-	expect_fault(404, NULL);
-	assert_int_equal(decode("DELETE", "/vm", NULL), -1);
-	expect_fault(405, "PATCH");
+	expect_rejected("GET", "/nope", NULL, 404, "/nope");
+	expect_rejected("GET", "/vm/", NULL, 404, NULL);
+	expect_rejected("DELETE", "/vm", NULL, 405, "PATCH");
 	assert_string_equal(resp.extra, "Allow: PATCH\r\n");
-	assert_int_equal(decode("POST", "/", NULL), -1);
-	expect_fault(405, NULL);
+	expect_rejected("POST", "/", NULL, 405, NULL);
 }
 
 static void test_vm_state(void **state)
@@ -83,24 +82,22 @@ static void test_vm_state(void **state)
 
 static void test_vm_state_errors(void **state)
 {
-	assert_int_equal(decode("PATCH", "/vm", NULL), -1);
-	expect_fault(400, "needs a JSON body");
-	assert_int_equal(decode("PATCH", "/vm", "{\"state\": \"Paused\""), -1);
-	expect_fault(400, "invalid JSON");
-	assert_int_equal(decode("PATCH", "/vm", "{\"state\": \"Paused\"} x"), -1);
-	expect_fault(400, "invalid JSON");
-	assert_int_equal(decode("PATCH", "/vm", "[\"Paused\"]"), -1);
-	expect_fault(400, "object");
-	assert_int_equal(decode("PATCH", "/vm", "{\"state\": 1}"), -1);
-	expect_fault(400, "must be a string");
-	assert_int_equal(decode("PATCH", "/vm", "{}"), -1);
-	expect_fault(400, "missing field");
-	assert_int_equal(decode("PATCH", "/vm", "{\"state\": \"Frozen\"}"), -1);
-	expect_fault(400, "Paused");
-	assert_int_equal(decode("PATCH", "/vm", "{\"state\": \"Paused\", \"x\": 1}"), -1);
-	expect_fault(400, "unknown field");
-	assert_int_equal(decode("PATCH", "/vm", "{\"state\": \"Paused\", \"state\": \"Resumed\"}"), -1);
-	expect_fault(400, "invalid JSON");
+	static const struct {
+		const char *body, *words;
+	} bad[] = {
+		{ NULL, "needs a JSON body" },
+		{ "{\"state\": \"Paused\"", "invalid JSON" },
+		{ "{\"state\": \"Paused\"} x", "invalid JSON" },
+		{ "[\"Paused\"]", "object" },
+		{ "{\"state\": 1}", "must be a string" },
+		{ "{}", "missing field" },
+		{ "{\"state\": \"Frozen\"}", "Paused" },
+		{ "{\"state\": \"Paused\", \"x\": 1}", "unknown field" },
+		{ "{\"state\": \"Paused\", \"state\": \"Resumed\"}", "invalid JSON" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
+		expect_rejected("PATCH", "/vm", bad[i].body, 400, bad[i].words);
 }
 
 static void test_actions(void **state)
@@ -108,25 +105,20 @@ static void test_actions(void **state)
 	assert_int_equal(decode("PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}"), 0);
 	assert_int_equal(call.op, API_PUT_ACTIONS);
 	assert_int_equal(call.action, API_ACTION_CTRL_ALT_DEL);
-	assert_int_equal(decode("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}"), -1);
-	expect_fault(400, "not supported");
-	assert_int_equal(decode("PUT", "/actions", "{\"action_type\": null}"), -1);
-	expect_fault(400, "must be a string");
-	assert_int_equal(decode("PUT", "/actions", "\"SendCtrlAltDel\""), -1);
-	expect_fault(400, NULL);
+	expect_rejected("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 400, "not supported");
+	expect_rejected("PUT", "/actions", "{\"action_type\": null}", 400, "must be a string");
+	expect_rejected("PUT", "/actions", "\"SendCtrlAltDel\"", 400, NULL);
 }
 
 /* Found by fuzz_http: a non-UTF-8 path must still give a JSON fault. */
 static void test_non_utf8_path(void **state)
 {
-	assert_int_equal(decode("GET", "/t\xff\xfe", NULL), -1);
-	expect_fault(404, "/t??");
+	expect_rejected("GET", "/t\xff\xfe", NULL, 404, "/t??");
 }
 
 static void test_console_needs_upgrade(void **state)
 {
-	assert_int_equal(decode("GET", "/kite/console", NULL), -1);
-	expect_fault(400, "Upgrade");
+	expect_rejected("GET", "/kite/console", NULL, 400, "Upgrade");
 }
 
 static void test_fault_is_valid_json_even_with_quotes(void **state)
