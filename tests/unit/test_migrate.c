@@ -232,51 +232,57 @@ static void test_batch_apply(void **state)
 	free(dst);
 }
 
+/* A batch header announcing `count` pages. */
+static void batch_start(struct sbuf *out, uint32_t count)
+{
+	sbuf_init(out);
+	sbuf_put_u32(out, count);
+}
+
+/* Page 1 as zlib: a length of `len` in front of three bytes that are not zlib. */
+static void put_zlib_page(struct sbuf *out, uint32_t len)
+{
+	sbuf_put_u64(out, 1 | (uint64_t)MIG_PAGE_ZLIB << MIG_PAGE_KIND_SHIFT);
+	sbuf_put_u32(out, len);
+	sbuf_put(out, "xyz", 3);
+}
+
+/* The batch in `out` must be refused by two pages of RAM at `dst`; frees `out`. */
+static void expect_batch_refused(struct sbuf *out, uint8_t *dst, uint64_t *pages)
+{
+	struct sbuf in;
+
+	sbuf_view(&in, out->data, out->len);
+	assert_int_equal(mig_pages_apply(&in, dst, 2, pages, NULL), -EINVAL);
+	sbuf_free(out);
+}
+
 static void test_batch_hostile(void **state)
 {
 	uint8_t dst[2 * MIG_PAGE] = { 0 }; /* target RAM reads as zero, as fresh guest memory does */
 	uint64_t pages = 0;
-	struct sbuf out, in;
+	struct sbuf out;
 
 	/* An unknown page kind. */
-	sbuf_init(&out);
-	sbuf_put_u32(&out, 1);
+	batch_start(&out, 1);
 	sbuf_put_u64(&out, 0 | 7ull << MIG_PAGE_KIND_SHIFT);
-	sbuf_view(&in, out.data, out.len);
-	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages, NULL), -EINVAL);
-	sbuf_free(&out);
+	expect_batch_refused(&out, dst, &pages);
 	/* A zlib length beyond the frame. */
-	sbuf_init(&out);
-	sbuf_put_u32(&out, 1);
-	sbuf_put_u64(&out, 1 | (uint64_t)MIG_PAGE_ZLIB << MIG_PAGE_KIND_SHIFT);
-	sbuf_put_u32(&out, 1000000);
-	sbuf_put(&out, "xyz", 3);
-	sbuf_view(&in, out.data, out.len);
-	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages, NULL), -EINVAL);
-	sbuf_free(&out);
+	batch_start(&out, 1);
+	put_zlib_page(&out, 1000000);
+	expect_batch_refused(&out, dst, &pages);
 	/* Garbage that is not zlib. */
-	sbuf_init(&out);
-	sbuf_put_u32(&out, 1);
-	sbuf_put_u64(&out, 1 | (uint64_t)MIG_PAGE_ZLIB << MIG_PAGE_KIND_SHIFT);
-	sbuf_put_u32(&out, 3);
-	sbuf_put(&out, "xyz", 3);
-	sbuf_view(&in, out.data, out.len);
-	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages, NULL), -EINVAL);
-	sbuf_free(&out);
+	batch_start(&out, 1);
+	put_zlib_page(&out, 3);
+	expect_batch_refused(&out, dst, &pages);
 	/* A huge count. */
-	sbuf_init(&out);
-	sbuf_put_u32(&out, 0xffffffff);
-	sbuf_view(&in, out.data, out.len);
-	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages, NULL), -EINVAL);
-	sbuf_free(&out);
+	batch_start(&out, 0xffffffff);
+	expect_batch_refused(&out, dst, &pages);
 	/* Trailing bytes after the pages. */
-	sbuf_init(&out);
-	sbuf_put_u32(&out, 1);
+	batch_start(&out, 1);
 	sbuf_put_u64(&out, 0 | (uint64_t)MIG_PAGE_ZERO << MIG_PAGE_KIND_SHIFT);
 	sbuf_put_u8(&out, 1);
-	sbuf_view(&in, out.data, out.len);
-	assert_int_equal(mig_pages_apply(&in, dst, 2, &pages, NULL), -EINVAL);
-	sbuf_free(&out);
+	expect_batch_refused(&out, dst, &pages);
 }
 
 /* The device-dirty hook: gmem_ptr marks every page of what it hands out, by offset in the mapping. */
