@@ -46,18 +46,22 @@ static void expect_rejected(const char *method, const char *path, const char *bo
 
 static void test_routes(void **state)
 {
-	assert_int_equal(decode("GET", "/", NULL), 0);
-	assert_int_equal(call.op, API_GET_INFO);
-	assert_int_equal(decode("GET", "/machine-config", NULL), 0);
-	assert_int_equal(call.op, API_GET_MACHINE_CONFIG);
-	assert_int_equal(decode("GET", "/kite/vm", NULL), 0);
-	assert_int_equal(call.op, API_GET_KITE_VM);
-	assert_int_equal(decode("GET", "/kite/stats", NULL), 0);
-	assert_int_equal(call.op, API_GET_KITE_STATS);
-	assert_int_equal(decode("GET", "/metrics", NULL), 0);
-	assert_int_equal(call.op, API_GET_METRICS);
-	assert_int_equal(decode("PUT", "/kite/stop", NULL), 0);
-	assert_int_equal(call.op, API_PUT_KITE_STOP);
+	static const struct {
+		const char *method, *path;
+		enum api_op op;
+	} routes[] = {
+		{ "GET", "/", API_GET_INFO },
+		{ "GET", "/machine-config", API_GET_MACHINE_CONFIG },
+		{ "GET", "/kite/vm", API_GET_KITE_VM },
+		{ "GET", "/kite/stats", API_GET_KITE_STATS },
+		{ "GET", "/metrics", API_GET_METRICS },
+		{ "PUT", "/kite/stop", API_PUT_KITE_STOP },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(routes); i++) {
+		assert_int_equal(decode(routes[i].method, routes[i].path, NULL), 0);
+		assert_int_equal(call.op, routes[i].op);
+	}
 	/* A query string does not change the route. */
 	assert_int_equal(decode("GET", "/kite/vm?pretty", NULL), 0);
 }
