@@ -120,17 +120,24 @@ static uint32_t e820_type_at(const struct e820_map *map, uint64_t addr)
 	return 0;
 }
 
+/* Builds the tables for `cfg` into f's RAM, which must work, and walks them from the RSDP. */
+static void build_and_walk(struct vmfix *f, const struct acpi_config *cfg, struct walk *w)
+{
+	uint64_t rsdp = 0;
+
+	assert_int_equal(acpi_build(&f->m, &f->map, cfg, &rsdp), 0);
+	walk(f, rsdp, w);
+}
+
 static void test_tables(void **state)
 {
 	struct vmfix *f = vmfix_new(512 * MiB);
 	struct acpi_config cfg;
 	struct walk w;
-	uint64_t rsdp = 0;
 	unsigned lapics = 0, ioapics = 0, isos = 0;
 
 	acpi_config_default(&cfg, 4);
-	assert_int_equal(acpi_build(&f->m, &f->map, &cfg, &rsdp), 0);
-	walk(f, rsdp, &w);
+	build_and_walk(f, &cfg, &w);
 	assert_int_equal(w.ntables, 3);
 
 	/* FADT: 6.x, hardware-reduced, reset and sleep registers in port I/O at the PM device. */
@@ -204,12 +211,10 @@ static void test_without_pci(void **state)
 	struct vmfix *f = vmfix_new(64 * MiB);
 	struct acpi_config cfg;
 	struct walk w;
-	uint64_t rsdp = 0;
 
 	acpi_config_default(&cfg, 1);
 	cfg.pci = false;
-	assert_int_equal(acpi_build(&f->m, &f->map, &cfg, &rsdp), 0);
-	walk(f, rsdp, &w);
+	build_and_walk(f, &cfg, &w);
 	assert_int_equal(w.ntables, 2);
 	assert_null(w.mcfg);
 	assert_false(has(w.dsdt, "PCI0", 4));
@@ -223,13 +228,11 @@ static void test_max_cpus(void **state)
 	struct vmfix *f = vmfix_new(64 * MiB);
 	struct acpi_config cfg;
 	struct walk w;
-	uint64_t rsdp = 0;
 
 	acpi_config_default(&cfg, 255);
 	cfg.mmio64_base = 0x8000000000ull;
 	cfg.mmio64_size = 0x8000000000ull;
-	assert_int_equal(acpi_build(&f->m, &f->map, &cfg, &rsdp), 0);
-	walk(f, rsdp, &w);
+	build_and_walk(f, &cfg, &w);
 	assert_int_equal(rd32(w.madt + 4), 44 + 255 * 8 + 12 + 10 + 6);
 	assert_true(has(w.dsdt, "C0FE", 4));
 	vmfix_free(f);
