@@ -154,33 +154,30 @@ static void test_queue_overflow(void **state)
 	assert_int_equal(inb(f, DATA), 0);
 }
 
+/* A byte for the keyboard itself; returns the first byte it answers with. */
+static uint8_t kbd_send(struct fake_machine *f, uint8_t byte)
+{
+	outb(f, DATA, byte);
+	return inb(f, DATA);
+}
+
 /* What atkbd does when it binds: reset, identify, scan set, LEDs, typematic, enable. */
 static void test_keyboard_commands(void **state)
 {
 	struct fake_machine *f = ((struct rig *)*state)->f;
 
-	outb(f, DATA, 0xff);
-	assert_int_equal(inb(f, DATA), 0xfa);
+	assert_int_equal(kbd_send(f, 0xff), 0xfa);
 	assert_int_equal(inb(f, DATA), 0xaa);
-	outb(f, DATA, 0xf0);
-	assert_int_equal(inb(f, DATA), 0xfa);
-	outb(f, DATA, 0x00); /* which set? */
-	assert_int_equal(inb(f, DATA), 0xfa);
+	assert_int_equal(kbd_send(f, 0xf0), 0xfa);
+	assert_int_equal(kbd_send(f, 0x00), 0xfa); /* which set? */
 	assert_int_equal(inb(f, DATA), 0x41);
-	outb(f, DATA, 0xed);
-	assert_int_equal(inb(f, DATA), 0xfa);
-	outb(f, DATA, 0x07);
-	assert_int_equal(inb(f, DATA), 0xfa);
-	outb(f, DATA, 0xf3);
-	assert_int_equal(inb(f, DATA), 0xfa);
-	outb(f, DATA, 0x20);
-	assert_int_equal(inb(f, DATA), 0xfa);
-	outb(f, DATA, 0xee);
-	assert_int_equal(inb(f, DATA), 0xee);
-	outb(f, DATA, 0xf4);
-	assert_int_equal(inb(f, DATA), 0xfa);
-	outb(f, DATA, 0x42); /* not a command */
-	assert_int_equal(inb(f, DATA), 0xfe);
+	assert_int_equal(kbd_send(f, 0xed), 0xfa);
+	assert_int_equal(kbd_send(f, 0x07), 0xfa);
+	assert_int_equal(kbd_send(f, 0xf3), 0xfa);
+	assert_int_equal(kbd_send(f, 0x20), 0xfa);
+	assert_int_equal(kbd_send(f, 0xee), 0xee);
+	assert_int_equal(kbd_send(f, 0xf4), 0xfa);
+	assert_int_equal(kbd_send(f, 0x42), 0xfe); /* not a command */
 	assert_int_equal(inb(f, CMD) & STS_OBF, 0);
 	/* Ctrl-Alt-Del arrives as translated make and break codes with IRQ 1. */
 	assert_int_equal(i8042_send_ctrl_alt_del(&((struct rig *)*state)->k), 0);
