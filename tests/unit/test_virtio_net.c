@@ -162,6 +162,15 @@ static void stats(struct fx *f, struct virtio_net_stats *s)
 	virtio_net_get_stats(f->net, s);
 }
 
+/* Polls the stats (up to about 2 s) until the device has had to wait for RX buffers. */
+static void wait_rx_waits(struct fx *f, struct virtio_net_stats *s)
+{
+	for (int i = 0; i < 2000 && !s->rx_waits; i++) {
+		usleep(1000);
+		stats(f, s);
+	}
+}
+
 /* ---- tests ---- */
 
 static void test_mac_helpers(void **state)
@@ -345,10 +354,7 @@ static void test_rx_partial_then_more(void **state)
 	memset(vh_ptr(h, RXBUF(0), 1024), 0, 1024);
 	nf_frame(frame, sizeof(frame), guest_mac, 5);
 	net_send(f, frame, sizeof(frame));
-	for (int i = 0; i < 2000 && !s.rx_waits; i++) {
-		usleep(1000);
-		stats(f, &s);
-	}
+	wait_rx_waits(f, &s);
 	assert_true(s.rx_waits >= 1);
 	assert_int_equal(vh_used(h, RXQ)->idx, 0);
 	/* Scribble on buffer 0 meanwhile: the device must not rely on what it wrote there. */
@@ -383,10 +389,7 @@ static void test_rx_backpressure(void **state)
 		nf_frame(frame, sizeof(frame), guest_mac, i);
 		net_send(f, frame, sizeof(frame));
 	}
-	for (int i = 0; i < 2000 && !s.rx_waits; i++) {
-		usleep(1000);
-		stats(f, &s);
-	}
+	wait_rx_waits(f, &s);
 	stats(f, &s);
 	assert_true(s.rx_waits >= 1);
 	assert_int_equal(vh_used(h, RXQ)->idx, 0);
