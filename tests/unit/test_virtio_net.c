@@ -171,6 +171,21 @@ static void wait_rx_waits(struct fx *f, struct virtio_net_stats *s)
 	}
 }
 
+/* Copies the first `n` used RX chains, which must be buffers 0..n-1 in order, to `got`; returns the bytes. */
+static size_t gather_rx(struct fx *f, uint16_t n, uint8_t *got)
+{
+	size_t off = 0;
+
+	for (uint16_t k = 0; k < n; k++) {
+		struct virtq_used_elem u = used_elem(f, RXQ, k);
+
+		assert_int_equal(u.id, k);
+		memcpy(got + off, vh_ptr(&f->h, RXBUF(k), u.len), u.len);
+		off += u.len;
+	}
+	return off;
+}
+
 /* ---- tests ---- */
 
 static void test_mac_helpers(void **state)
@@ -279,7 +294,6 @@ static void test_rx_mergeable(void **state)
 	struct vh *h = &f->h;
 	uint8_t frame[3000], got[3000 + HDR];
 	struct virtio_net_hdr_v1 hdr;
-	size_t off = 0;
 
 	NEED_NET(f);
 	assert_true(vh_setup(h, NET_BASE | F(VIRTIO_NET_F_MRG_RXBUF), 2, QSIZE, true) & VIRTIO_STATUS_DRIVER_OK);
@@ -290,14 +304,7 @@ static void test_rx_mergeable(void **state)
 	/* 3012 bytes in 1024-byte buffers: three of them, published together. */
 	assert_true(vh_wait_used(h, RXQ, 3));
 	assert_int_equal(vh_used(h, RXQ)->idx, 3);
-	for (uint16_t k = 0; k < 3; k++) {
-		struct virtq_used_elem u = used_elem(f, RXQ, k);
-
-		assert_int_equal(u.id, k);
-		memcpy(got + off, vh_ptr(h, RXBUF(k), u.len), u.len);
-		off += u.len;
-	}
-	assert_int_equal(off, sizeof(got));
+	assert_int_equal(gather_rx(f, 3, got), sizeof(got));
 	memcpy(&hdr, got, HDR);
 	assert_int_equal(hdr.num_buffers, 3);
 	assert_memory_equal(got + HDR, frame, sizeof(frame));
@@ -346,7 +353,6 @@ static void test_rx_partial_then_more(void **state)
 	struct vh *h = &f->h;
 	uint8_t frame[3000], got[3000 + HDR];
 	struct virtio_net_stats s = { 0 };
-	size_t off = 0;
 
 	NEED_NET(f);
 	assert_true(vh_setup(h, NET_BASE | F(VIRTIO_NET_F_MRG_RXBUF), 2, QSIZE, true) & VIRTIO_STATUS_DRIVER_OK);
@@ -362,14 +368,7 @@ static void test_rx_partial_then_more(void **state)
 	post_rx(f, 1, 1024);
 	post_rx(f, 2, 1024);
 	assert_true(vh_wait_used(h, RXQ, 3));
-	for (uint16_t k = 0; k < 3; k++) {
-		struct virtq_used_elem u = used_elem(f, RXQ, k);
-
-		assert_int_equal(u.id, k);
-		memcpy(got + off, vh_ptr(h, RXBUF(k), u.len), u.len);
-		off += u.len;
-	}
-	assert_int_equal(off, sizeof(got));
+	assert_int_equal(gather_rx(f, 3, got), sizeof(got));
 	assert_memory_equal(got + HDR, frame, sizeof(frame));
 	stats(f, &s);
 	assert_int_equal(s.rx_dropped, 0);
