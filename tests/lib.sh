@@ -73,6 +73,40 @@ dirty_start() {
 	fail "$name did not start"
 }
 
+# wait_text FILE TEXT [SECS]: until FILE holds the fixed string TEXT (default 20 s).
+# Silent: the caller says what did not happen.
+wait_text() {
+	for _ in $(seq $((${3:-20} * 10))); do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_round FILE N: until the dirty guest has printed a round >= N in FILE (up to 20 s).
+wait_round() {
+	for _ in $(seq 200); do
+		[ "$(last_round "$1")" -ge "$2" ] 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# The highest and the first round number the dirty guest printed in FILE.
+last_round() { grep -o 'dirty: round [0-9]*' "$1" | awk '{print $3}' | sort -n | tail -n 1; }
+first_round() { grep -o 'dirty: round [0-9]*' "$1" | head -n 1 | awk '{print $3}'; }
+
+# no_mismatch FILE [WHEN]: the dirty guest checks a checksum of its buffer every round and
+# prints "expected ..." (then exits 3) on a mismatch; fails if it did in FILE.  WHEN ends
+# the message (default "in FILE").
+no_mismatch() {
+	if grep -q "expected" "$1"; then
+		grep "expected" "$1"
+		fail "the guest found a bad checksum ${2:-in $(basename "$1")}"
+		return 1
+	fi
+}
+
 # asm_guest NAME 'assembly': builds $TMP/NAME.elf, a 32-bit PVH guest whose entry runs the
 # code (then halts); a few ring-0 instructions, fine where ring 0 is emulated.
 asm_guest() {

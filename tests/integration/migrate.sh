@@ -16,33 +16,8 @@ mig_del_netns() {
 	return 0
 }
 
-wait_for() {
-	for _ in $(seq 200); do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # wait_counting FILE: the guest printed a round after the first (up to 20 s).
-wait_counting() {
-	for _ in $(seq 200); do
-		[ "$(last_round "$1")" -ge 2 ] 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-last_round() { grep -o 'dirty: round [0-9]*' "$1" | awk '{print $3}' | sort -n | tail -n 1; }
-first_round() { grep -o 'dirty: round [0-9]*' "$1" | head -n 1 | awk '{print $3}'; }
-
-no_mismatch() {
-	if grep -q "expected" "$1"; then
-		grep "expected" "$1"
-		fail "the guest found a bad checksum in $(basename "$1")"
-		return 1
-	fi
-}
+wait_counting() { wait_round "$1" 2; }
 
 # mig_source NAME CMDLINE [options]: dirty in the background (env passes through), waits for round 2.
 mig_source() {
@@ -62,7 +37,7 @@ mig_target() {
 	"$KITE" run --incoming "$addr" --name "$name" --serial "file:$TMP/$name.out" "$@" >"$TMP/$name.log" 2>&1 &
 	PIDS="$PIDS $!"
 	eval "PID_$name=$!"
-	wait_for "$TMP/$name.log" "waiting for a migration" || { cat "$TMP/$name.log"; fail "target $name did not listen"; return 1; }
+	wait_text "$TMP/$name.log" "waiting for a migration" || { cat "$TMP/$name.log"; fail "target $name did not listen"; return 1; }
 }
 
 # A free TCP port on loopback.
@@ -97,7 +72,7 @@ mig_check_handover() {
 	eval "exit_of \$PID_$src"
 	[ "$ST" = 0 ] || { cat "$TMP/$src.log"; fail "the source exited $ST after the migration"; return 1; }
 	expect_in "$TMP/$src.log" "migrated to" || return
-	wait_for "$TMP/$dst.out" "dirty: round" || { cat "$TMP/$dst.log"; fail "no output from the target guest"; return 1; }
+	wait_text "$TMP/$dst.out" "dirty: round" || { cat "$TMP/$dst.log"; fail "no output from the target guest"; return 1; }
 	still_counting "$TMP/$dst.out" || return
 	! grep -q "MiB at" "$TMP/$dst.out" || { fail "the guest started over on the target"; return 1; }
 	saved=$(last_round "$TMP/$src.out")
@@ -197,7 +172,7 @@ test_migrate_refused_name_in_use() {
 	"$KITE" run --incoming "unix:$TMP/m.sock" --serial "file:$TMP/t.out" >"$TMP/t.log" 2>&1 &
 	tpid=$!
 	PIDS="$PIDS $tpid"
-	wait_for "$TMP/t.log" "waiting for a migration" || { fail "target did not listen"; return 1; }
+	wait_text "$TMP/t.log" "waiting for a migration" || { fail "target did not listen"; return 1; }
 	"$KITE" migrate other "unix:$TMP/m.sock" >"$TMP/mig.out" 2>&1
 	st=$?
 	[ "$st" = 4 ] || { cat "$TMP/mig.out"; fail "kite migrate exited $st on a refusal"; return 1; }
@@ -257,7 +232,7 @@ test_migrate_between_netns() {
 		>"$TMP/d.log" 2>&1 &
 	PID_d=$!
 	PIDS="$PIDS $PID_d"
-	wait_for "$TMP/d.log" "waiting for a migration" || { cat "$TMP/d.log"; fail "target did not listen"; return 1; }
+	wait_text "$TMP/d.log" "waiting for a migration" || { cat "$TMP/d.log"; fail "target did not listen"; return 1; }
 	expect_status 0 "$KITE" migrate s tcp:10.77.0.2:4444 || return
 	mig_check_handover s d || return
 }

@@ -22,36 +22,8 @@ snap_start() {
 	dirty_start "$name" "$cmdline" 128M "$@"
 }
 
-# wait_for FILE TEXT: up to 20 s.
-wait_for() {
-	for _ in $(seq 200); do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-# wait_round FILE N: until the guest has printed a round >= N (up to 20 s).
-wait_round() {
-	for _ in $(seq 200); do
-		[ "$(last_round "$1")" -ge "$2" ] 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
-# The highest round number in a serial log.
-last_round() { grep -o 'dirty: round [0-9]*' "$1" | awk '{print $3}' | sort -n | tail -n 1; }
-first_round() { grep -o 'dirty: round [0-9]*' "$1" | head -n 1 | awk '{print $3}'; }
-
-# The guest checks its own checksum every round and exits 3 (FAIL) on a mismatch.
-no_mismatch() {
-	if grep -q "expected" "$1"; then
-		grep "expected" "$1"
-		fail "the guest found a bad checksum after the restore"
-		return 1
-	fi
-}
+# snap_no_mismatch FILE: no_mismatch (tests/lib.sh), worded for a restored guest.
+snap_no_mismatch() { no_mismatch "$1" "after the restore"; }
 
 test_snapshot_restore_dirty() {
 	snap_setup || return
@@ -63,7 +35,7 @@ test_snapshot_restore_dirty() {
 	[ -f "$TMP/s/state" ] && [ -f "$TMP/s/memory" ] || { fail "no state/memory in the snapshot"; return 1; }
 	kill -9 "$PID_d"
 	expect_status 1 "$KITE" restore "$TMP/s" --name r --serial "file:$TMP/r.out" || return
-	no_mismatch "$TMP/r.out" || return
+	snap_no_mismatch "$TMP/r.out" || return
 	expect_in "$TMP/r.out" "dirty: done after 400 rounds" || return
 	first=$(first_round "$TMP/r.out")
 	# It continues from the round the snapshot was taken in, never from 1.
@@ -81,7 +53,7 @@ test_snapshot_restore_eager_and_compressed() {
 	"$KITE" snapshot d "$TMP/z" --compress || { fail "kite snapshot --compress failed"; return 1; }
 	kill "$PID_d"
 	expect_status 1 "$KITE" restore "$TMP/z" --serial "file:$TMP/z.out" --api none || return
-	no_mismatch "$TMP/z.out" && expect_in "$TMP/z.out" "dirty: done after 1000 rounds" || return
+	snap_no_mismatch "$TMP/z.out" && expect_in "$TMP/z.out" "dirty: done after 1000 rounds" || return
 	[ "$(first_round "$TMP/z.out")" -gt 1 ] || { fail "compressed restore started over"; return 1; }
 }
 
@@ -100,7 +72,7 @@ test_snapshot_several_any_order() {
 	kill "$PID_d"
 	for s in s2 s1 s2; do
 		TIMEOUT=2 expect_status 124 "$KITE" restore "$TMP/$s" --serial "file:$TMP/$s.out" --api none || return
-		no_mismatch "$TMP/$s.out" || return
+		snap_no_mismatch "$TMP/$s.out" || return
 		eval "f_$s=$(first_round "$TMP/$s.out")"
 	done
 	[ "$f_s1" -ge "$a1" ] && [ "$f_s1" -le $((b1 + 1)) ] && [ "$f_s2" -ge "$a2" ] && [ "$f_s2" -le $((b2 + 1)) ] ||
@@ -122,7 +94,7 @@ test_snapshot_clones() {
 	s=$(last_round "$TMP/d.out")
 	for n in c-1 c-2; do
 		wait_round "$TMP/$n.log" $((s + 20)) || { tail "$TMP/$n.log"; fail "$n makes no progress"; return 1; }
-		no_mismatch "$TMP/$n.log" || return
+		snap_no_mismatch "$TMP/$n.log" || return
 	done
 	# Diverging: one clone stopped, the other runs on.
 	"$KITE" stop c-1 || return
@@ -168,7 +140,7 @@ test_snapshot_api_firecracker_fields() {
 	[ "$code" = 400 ] || { fail "a Diff snapshot was not refused (HTTP $code)"; return 1; }
 	kill "$PID_d"
 	expect_status 1 "$KITE" restore "$TMP/fc" --serial "file:$TMP/fc.out" --api none || return
-	no_mismatch "$TMP/fc.out" && expect_in "$TMP/fc.out" "dirty: done after 3000 rounds"
+	snap_no_mismatch "$TMP/fc.out" && expect_in "$TMP/fc.out" "dirty: done after 3000 rounds"
 }
 
 # Rewrites the file header (fields at their offsets in docs/snapshot-format.md) and fixes its CRC.
@@ -247,7 +219,7 @@ PY
 
 	# The unchanged snapshot still restores.
 	TIMEOUT=2 expect_status 124 "$KITE" restore "$TMP/good" --serial "file:$TMP/good.out" --api none || return
-	wait_for "$TMP/good.out" "dirty: round" || { fail "the good snapshot did not run"; return 1; }
+	wait_text "$TMP/good.out" "dirty: round" || { fail "the good snapshot did not run"; return 1; }
 }
 
 test_snapshot_full_disk_fails_cleanly() {
@@ -275,7 +247,7 @@ test_snapshot_virtio_devices() {
 	kill "$PID_d"
 	wait "$PID_d"
 	expect_status 1 "$KITE" restore "$TMP/v" --serial "file:$TMP/v.out" --api none || return
-	no_mismatch "$TMP/v.out" && expect_in "$TMP/v.out" "dirty: done after 3000 rounds" || return
+	snap_no_mismatch "$TMP/v.out" && expect_in "$TMP/v.out" "dirty: done after 3000 rounds" || return
 	truncate -s 16M "$TMP/disk.img"
 	refused "$TMP/v" "its size changed"
 }
@@ -299,7 +271,7 @@ snap_blk_in_flight() {
 		--serial "file:$TMP/bl.out" --name bl >"$TMP/bl.log" 2>&1 &
 	PIDS="$PIDS $!"
 	pid=$!
-	wait_for "$TMP/bl.out" "blkloop: 3000 requests" || { cat "$TMP/bl.out" "$TMP/bl.log"; fail "blkloop did not start"; return 1; }
+	wait_text "$TMP/bl.out" "blkloop: 3000 requests" || { cat "$TMP/bl.out" "$TMP/bl.log"; fail "blkloop did not start"; return 1; }
 	"$KITE" snapshot bl "$TMP/blsnap" --stop || return
 	wait "$pid"
 	! grep -q "blkloop: ok" "$TMP/bl.out" || { skip "the guest finished before the snapshot (fast host)"; return; }
@@ -331,7 +303,7 @@ test_run_restore_and_detach() {
 		{ cat "$TMP/bg.err"; fail "kite run -d failed"; return 1; }
 	PIDS="$PIDS $(awk '{print $2}' "$TMP/bg")"
 	log=$(awk '{print $3}' "$TMP/bg")
-	wait_for "$log" "dirty: round" || { fail "the detached VM shows no output in $log"; return 1; }
+	wait_text "$log" "dirty: round" || { fail "the detached VM shows no output in $log"; return 1; }
 	"$KITE" snapshot bg "$TMP/b" --stop || return
 	TIMEOUT=2 expect_status 124 "$KITE" run --restore "$TMP/b" --serial "file:$TMP/b.out" --api none || return
 	[ "$(first_round "$TMP/b.out")" -gt 1 ] || { fail "kite run --restore started over"; return 1; }
@@ -346,7 +318,7 @@ test_snapshot_timer_continues() {
 		>"$TMP/t.log" 2>&1 &
 	PIDS="$PIDS $!"
 	pid=$!
-	wait_for "$TMP/t.out" "timer: tsc" || { fail "the timer guest did not start"; return 1; }
+	wait_text "$TMP/t.out" "timer: tsc" || { fail "the timer guest did not start"; return 1; }
 	"$KITE" snapshot t "$TMP/ts" --stop || return
 	wait "$pid"
 	! grep -q "interrupts in" "$TMP/t.out" || { skip "the snapshot came after the measurement (slow host)"; return; }
@@ -363,7 +335,7 @@ test_snapshot_mem_shared() {
 	used=$(du -k "$TMP/m/memory" | cut -f1)
 	[ "$used" -lt 32768 ] || { fail "memory file uses $used KiB for an 8 MiB buffer"; return 1; }
 	expect_status 1 "$KITE" restore "$TMP/m" --serial "file:$TMP/m.out" --api none || return
-	no_mismatch "$TMP/m.out" && expect_in "$TMP/m.out" "dirty: done after 2000 rounds"
+	snap_no_mismatch "$TMP/m.out" && expect_in "$TMP/m.out" "dirty: done after 2000 rounds"
 }
 
 # api METHOD PATH [JSON]: one request on $SOCK; the status code on stdout, the body in $TMP/body.
@@ -404,7 +376,7 @@ test_snapshot_api_load() {
 	[ "$(api PATCH /vm '{"state": "Resumed"}')" = 204 ] || { cat "$TMP/body"; fail "PATCH /vm Resumed"; return 1; }
 	wait_round "$TMP/w.out" $((saved + 5)) || { fail "the loaded guest does not run"; return 1; }
 	[ "$(first_round "$TMP/w.out")" -gt 1 ] || { fail "the guest started over"; return 1; }
-	no_mismatch "$TMP/w.out" || return
+	snap_no_mismatch "$TMP/w.out" || return
 	# The older form (mem_file_path) and resume_vm true, on a kite directory's files.
 	api PUT /kite/stop >/dev/null
 	wait "$pid"
