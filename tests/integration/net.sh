@@ -69,11 +69,7 @@ kite_pid() {
 
 # wait_for FILE TEXT SECS: polls until FILE has TEXT (bounded).
 wait_for() {
-	local i
-	for i in $(seq 1 $((${3:-10} * 10))); do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
+	wait_text "$1" "$2" "${3:-10}" && return 0
 	echo "--- $1"; tail -n 20 "$1" 2>/dev/null
 	fail "'$2' did not appear in $(basename "$1") within ${3:-10} s"
 }
