@@ -147,18 +147,30 @@ test_migrate_fault_byte_count() {
 	mig_fault_case 3000000 bytes
 }
 
-test_migrate_target_killed() {
-	mig_setup || return
+# mig_slow_start BANDWIDTH: source s (64 MiB dirty) and target d, and `kite migrate s` to d at
+# BANDWIDTH MiB/s in the background (pid in $MPID, output in $TMP/mig.out): slow enough to interrupt.
+mig_slow_start() {
 	mig_source s "mem_mb=64 print_ms=50" || return
 	mig_target d "unix:$TMP/m.sock" || return
-	"$KITE" migrate s "unix:$TMP/m.sock" --bandwidth 16 >"$TMP/mig.out" 2>&1 &
-	mpid=$!
+	"$KITE" migrate s "unix:$TMP/m.sock" --bandwidth "$1" >"$TMP/mig.out" 2>&1 &
+	MPID=$!
+}
+
+# mig_slow_failed AFTER TEXT: the `kite migrate` of mig_slow_start exits 4 and says TEXT.
+mig_slow_failed() {
+	local st
+	wait "$MPID"
+	st=$?
+	[ "$st" = 4 ] || { cat "$TMP/mig.out"; fail "kite migrate exited $st after $1"; return 1; }
+	expect_in "$TMP/mig.out" "$2"
+}
+
+test_migrate_target_killed() {
+	mig_setup || return
+	mig_slow_start 16 || return
 	sleep 1.5
 	kill -9 "$PID_d"
-	wait "$mpid"
-	st=$?
-	[ "$st" = 4 ] || { cat "$TMP/mig.out"; fail "kite migrate exited $st after the target died"; return 1; }
-	expect_in "$TMP/mig.out" "connection" || return
+	mig_slow_failed "the target died" "connection" || return
 	still_counting "$TMP/s.out" || return
 }
 
@@ -184,10 +196,7 @@ test_migrate_refused_name_in_use() {
 
 test_migrate_ls_migrating_and_cancel() {
 	mig_setup || return
-	mig_source s "mem_mb=64 print_ms=50" || return
-	mig_target d "unix:$TMP/m.sock" || return
-	"$KITE" migrate s "unix:$TMP/m.sock" --bandwidth 10 >"$TMP/mig.out" 2>&1 &
-	mpid=$!
+	mig_slow_start 10 || return
 	for _ in $(seq 50); do
 		"$KITE" ls >"$TMP/ls" 2>&1
 		grep -q Migrating "$TMP/ls" && break
@@ -195,10 +204,7 @@ test_migrate_ls_migrating_and_cancel() {
 	done
 	grep "^s " "$TMP/ls" | grep -q Migrating || { cat "$TMP/ls"; fail "kite ls does not show Migrating"; return 1; }
 	expect_status 0 "$KITE" migrate --cancel s || return
-	wait "$mpid"
-	st=$?
-	[ "$st" = 4 ] || { cat "$TMP/mig.out"; fail "kite migrate exited $st after a cancel"; return 1; }
-	expect_in "$TMP/mig.out" "cancelled" || return
+	mig_slow_failed "a cancel" "cancelled" || return
 	exit_of $PID_d
 	[ "$ST" != 0 ] || { fail "the target exited 0 after a cancel"; return 1; }
 	still_counting "$TMP/s.out" || return
