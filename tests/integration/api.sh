@@ -4,26 +4,14 @@
 # file growing.  Sockets live in a private runtime directory ($TMP/run).
 
 api_setup() {
-	have_kvm || { skip "no /dev/kvm"; return 77; }
-	GUEST=$GUESTS/dirty.elf
-	[ -f "$GUEST" ] || { skip "build/guests/dirty.elf not built (make guests)"; return 77; }
+	vm_setup || return
 	command -v curl >/dev/null || { skip "curl not installed"; return 77; }
-	export KITE_RUNTIME_DIR=$TMP/run
-	PIDS=""
-	trap api_cleanup EXIT
-	return 0
-}
-
-# Kills the VMs this test started (by pid), if any are left.
-api_cleanup() {
-	for p in $PIDS; do kill "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
 }
 
 # api_start NAME [kite run options...]: boots dirty in the background and waits for its socket.
 api_start() {
 	name=$1; shift
-	# Not under timeout(1): $! must be kite's own pid (GET /kite/vm reports it); api_cleanup kills it.
+	# Not under timeout(1): $! must be kite's own pid (GET /kite/vm reports it); vm_cleanup kills it.
 	"$KITE" run --kernel "$GUEST" --cmdline "mem_mb=2 print_ms=100" \
 		--serial "file:$TMP/$name.out" --name "$name" "$@" >"$TMP/$name.log" 2>&1 &
 	PIDS="$PIDS $!"
