@@ -138,3 +138,14 @@ EOS
 	gcc -m32 -c "$TMP/$1.S" -o "$TMP/$1.o" && ld -m elf_i386 -T "$TMP/$1.ld" "$TMP/$1.o" -o "$TMP/$1.elf" ||
 		{ fail "cannot assemble the $1 guest"; return 1; }
 }
+
+# again_guest: builds $TMP/again.elf, a guest that prints 'B' on the UART and then resets
+# through the i8042 (0xfe to port 0x64): under --reboot restart, one B per boot.
+again_guest() {
+	asm_guest again "
+	mov \$0x3f8, %dx
+	mov \$'B', %al
+	outb %al, %dx
+	mov \$0xfe, %al
+	outb %al, \$0x64"
+}

@@ -54,12 +54,7 @@ test_triple_fault_ends_with_0() {
 }
 
 test_reboot_restart_boots_again() {
-	asm_guest again "
-	mov \$0x3f8, %dx
-	mov \$'B', %al
-	outb %al, %dx
-	mov \$0xfe, %al
-	outb %al, \$0x64" || return 1
+	again_guest || return 1
 	timeout -k 2 3 "$KITE" run --kernel "$TMP/again.elf" --reboot restart >"$TMP/out" 2>"$TMP/err"
 	n=$(tr -cd B <"$TMP/out" | wc -c)
 	[ "$n" -ge 3 ] || fail "the guest booted $n times in 3 s with --reboot restart"

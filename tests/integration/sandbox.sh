@@ -114,12 +114,7 @@ test_seccomp_virtio_devices() {
 test_seccomp_reboot_restart_with_devices() {
 	have_kvm || { skip "no /dev/kvm"; return; }
 	command -v gcc >/dev/null && command -v ld >/dev/null || { skip "no gcc/ld for the reset guest"; return; }
-	asm_guest again "
-	mov \$0x3f8, %dx
-	mov \$'B', %al
-	outb %al, %dx
-	mov \$0xfe, %al
-	outb %al, \$0x64" || return 1
+	again_guest || return 1
 	head -c 65536 /dev/zero >"$TMP/disk.img"
 	head -c 65536 /dev/zero >"$TMP/direct.img"
 	timeout -k 2 4 "$KITE" run --kernel "$TMP/again.elf" --reboot restart --api none --disk "$TMP/disk.img" --rng \
