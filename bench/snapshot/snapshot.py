@@ -15,6 +15,7 @@ are meant for): private RSS per clone is what the clone process owns alone
 (smaps_rollup Private_Clean + Private_Dirty).
 """
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -182,10 +183,19 @@ class Qemu:
                 "-display", "none", "-serial", "file:" + out, "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
                 "-kernel", GUEST, "-append", f"mem_mb={buf_mb} print_ms=100", "-qmp", f"unix:{qmp},server=on,wait=off"]
 
+    @contextlib.contextmanager
+    def running(self, argv):
+        """QEMU with argv for the with-block, killed and reaped at its end, whether it quit or failed."""
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            yield p
+        finally:
+            p.kill()
+            p.wait()
+
     def snapshot(self, mem, buf_mb, path):
         out, qmp = os.path.join(self.tmp, f"q-{mem}.out"), os.path.join(self.tmp, "q.qmp")
-        p = subprocess.Popen(self.argv(mem, buf_mb, out, qmp), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
+        with self.running(self.argv(mem, buf_mb, out, qmp)):
             if not wait_rounds(out, 2):
                 raise SystemExit("qemu: the guest did not start")
             q = Qmp(qmp)
@@ -198,17 +208,13 @@ class Qemu:
                 time.sleep(0.001)
             ms = (time.monotonic() - t0) * 1e3
             q.cmd("quit")
-        finally:
-            p.kill()
-            p.wait()
         return ms
 
     def restore_once(self, mem, buf_mb, path):
         out, qmp = os.path.join(self.tmp, "qr.out"), os.path.join(self.tmp, "qr.qmp")
         argv = self.argv(mem, buf_mb, out, qmp) + ["-incoming", f"exec:cat {path}"]
         t0 = time.monotonic()
-        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
+        with self.running(argv):
             q = Qmp(qmp)
             # The source was stopped before it migrated, so the incoming VM stays paused once loaded.
             while q.cmd("query-status")["return"].get("status") == "inmigrate":
@@ -218,9 +224,6 @@ class Qemu:
                 time.sleep(0.0005)
             ms = (time.monotonic() - t0) * 1e3
             q.cmd("quit")
-        finally:
-            p.kill()
-            p.wait()
         return ms
 
 
