@@ -167,6 +167,8 @@ test_name_in_use_and_stale_socket() {
 	# A stale socket (nobody listening) is replaced.
 	python3 -c "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" "$KITE_RUNTIME_DIR/stale.sock"
 	api_start stale || return 1
+	# The stale file satisfies api_start before kite has replaced it: give the replacement a moment.
+	for _ in $(seq 50); do [ "$(code stale http://localhost/)" = 200 ] && break; sleep 0.1; done
 	[ "$(code stale http://localhost/)" = 200 ] || fail "VM on a replaced stale socket does not answer" || return 1
 	# --api PATH: a socket anywhere; NAME arguments may be paths.
 	"$KITE" run --kernel "$GUEST" --serial none --name other --api "$TMP/custom.sock" >"$TMP/other.log" 2>&1 &
